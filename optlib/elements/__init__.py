@@ -1,0 +1,12 @@
+"""Optical elements: apertures, lenses and 4f systems, DOE height maps, Zernikes, nonlinear layers."""
+from .apertures import circ, gaussian_beam, rect
+from .doe import (DOE, FourierHeightMap, PixelHeightMap, RadialHeightMap, ZernikeHeightMap, fabrication_noise,
+                  height_to_phase, phase_to_height, quantize)
+from .lens import FourF, fft_c, ifft_c, thin_lens
+from .nonlinear import Kerr, SaturableAbsorber, kerr, saturable_absorber
+from .zernike import noll_to_nm, zernike, zernike_basis
+
+__all__ = ["circ", "rect", "gaussian_beam", "thin_lens", "FourF", "fft_c", "ifft_c", "DOE", "PixelHeightMap",
+           "FourierHeightMap", "ZernikeHeightMap", "RadialHeightMap", "height_to_phase", "phase_to_height",
+           "quantize", "fabrication_noise", "Kerr", "SaturableAbsorber", "kerr", "saturable_absorber",
+           "noll_to_nm", "zernike", "zernike_basis"]

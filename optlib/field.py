@@ -1,0 +1,149 @@
+"""A monochromatic (or wavelength-batched) complex scalar field on a Grid."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+import torch
+
+from .grid import Grid
+
+
+def as_wavelength(wavelength, device=None, dtype=torch.float64) -> torch.Tensor:
+    """Wavelength(s) in metres as a tensor; a 1-D tensor of C wavelengths batches over a channel dim.
+
+    Raises ``ValueError`` for values that are not plausible wavelengths in metres.
+    """
+    wl = torch.as_tensor(wavelength, dtype=dtype, device=device)
+    if wl.numel() == 0:
+        raise ValueError("wavelength is empty")
+    wmin, wmax = float(wl.min()), float(wl.max())
+    if not (wmin > 0):
+        raise ValueError(f"wavelength must be positive (metres), got {wavelength!r}")
+    if wmax > 1e-3 or wmin < 1e-9:
+        raise ValueError(f"wavelength {wavelength!r} is not in metres between 1 nm and 1 mm: "
+                         "write e.g. 550 * optlib.nm")
+    return wl
+
+
+def wl_view(wavelength: torch.Tensor) -> torch.Tensor:
+    """Wavelength tensor reshaped to broadcast against a ``(..., H, W)`` field (two trailing unit dims)."""
+    return wavelength.reshape(*wavelength.shape, 1, 1)
+
+
+@dataclass(frozen=True)
+class Field:
+    """Complex scalar field ``u`` sampled on ``grid`` at ``wavelength``.
+
+    Args:
+        u: complex tensor ``(..., H, W)``; ``|u|^2`` is irradiance in W/m^2 (or any consistent unit).
+        grid: the sampling grid; ``grid.shape`` must equal ``u.shape[-2:]``.
+        wavelength: vacuum wavelength in metres (stored as float64): a float, or a tensor that broadcasts against
+            ``u.shape[:-2]`` (right-aligned), e.g. ``(C,)`` for a field ``(B, C, H, W)``.
+    """
+
+    u: torch.Tensor
+    grid: Grid
+    wavelength: torch.Tensor
+
+    def __init__(self, u, grid: Grid, wavelength):
+        if not isinstance(grid, Grid):
+            raise TypeError(f"grid must be an optlib.Grid, got {type(grid).__name__}")
+        u = torch.as_tensor(u)
+        if not u.is_complex():
+            u = u.to(torch.complex128 if u.dtype == torch.float64 else torch.complex64)
+        if tuple(u.shape[-2:]) != grid.shape:
+            raise ValueError(f"field shape {tuple(u.shape[-2:])} does not match grid shape {grid.shape}")
+        wl = as_wavelength(wavelength, device=u.device, dtype=torch.float64)  # k z ~ 1e5 rad: keep float64
+        try:
+            torch.broadcast_shapes(wl.shape, tuple(u.shape[:-2]))
+        except RuntimeError:
+            raise ValueError(f"wavelength shape {tuple(wl.shape)} does not broadcast against the field's "
+                             f"batch shape {tuple(u.shape[:-2])}; a (C,) wavelength needs a (..., C, H, W) field")
+        object.__setattr__(self, "u", u)
+        object.__setattr__(self, "grid", grid)
+        object.__setattr__(self, "wavelength", wl)
+
+    # --- physics -----------------------------------------------------------------------------
+    def intensity(self) -> torch.Tensor:
+        """Irradiance ``|u|^2`` (W/m^2), real tensor ``(..., H, W)``."""
+        return self.u.real ** 2 + self.u.imag ** 2
+
+    def power(self) -> torch.Tensor:
+        """Total power ``sum |u|^2 dx dy`` (W), shape ``(...)``."""
+        return self.intensity().sum(dim=(-2, -1)) * (self.grid.dx * self.grid.dy)
+
+    def phase(self) -> torch.Tensor:
+        """Phase in radians (for display; do not put ``angle`` in a training graph)."""
+        return torch.angle(self.u)
+
+    @property
+    def k(self) -> torch.Tensor:
+        """Wavenumber 2 pi / lambda (rad/m), broadcastable against ``u``."""
+        return 2 * torch.pi / wl_view(self.wavelength)
+
+    # --- transforms --------------------------------------------------------------------------
+    def replace(self, u=None, grid: Grid = None, wavelength=None) -> "Field":
+        return Field(self.u if u is None else u, self.grid if grid is None else grid,
+                     self.wavelength if wavelength is None else wavelength)
+
+    def __mul__(self, other) -> "Field":
+        """Multiply by a transmission (tensor broadcastable to ``u``, or a Field on the same grid)."""
+        t = other.u if isinstance(other, Field) else other
+        return self.replace(u=self.u * t)
+
+    __rmul__ = __mul__
+
+    def pad(self, shape) -> "Field":
+        """Zero-pad symmetrically to ``shape`` (keeps the axis on the centre sample)."""
+        return self.replace(u=pad_centered(self.u, shape), grid=self.grid.padded(shape))
+
+    def crop(self, shape) -> "Field":
+        return self.replace(u=crop_centered(self.u, shape), grid=self.grid.padded(shape))
+
+    def to(self, *args, **kwargs) -> "Field":
+        u = self.u.to(*args, **kwargs)
+        return Field(u, self.grid, self.wavelength.to(device=u.device))
+
+    @property
+    def device(self):
+        return self.u.device
+
+    @property
+    def dtype(self):
+        return self.u.dtype
+
+    def __repr__(self) -> str:
+        wl = self.wavelength
+        wls = f"{float(wl) * 1e9:.1f} nm" if wl.numel() == 1 else f"{wl.numel()} wavelengths"
+        return f"Field(shape={tuple(self.u.shape)}, {self.u.dtype}, {wls}, {self.grid!r})"
+
+
+def _pad_amounts(n: int, m: int):
+    # place the old centre index n//2 at the new centre index m//2
+    before = m // 2 - n // 2
+    return before, m - n - before
+
+
+def pad_centered(u: torch.Tensor, shape) -> torch.Tensor:
+    """Zero-pad the last two dims to ``shape`` so that index N//2 maps to index M//2."""
+    H, W = u.shape[-2:]
+    Hn, Wn = (shape, shape) if isinstance(shape, int) else shape
+    if Hn < H or Wn < W:
+        raise ValueError(f"cannot pad {(H, W)} to smaller {(Hn, Wn)}")
+    if (Hn, Wn) == (H, W):
+        return u
+    t, b = _pad_amounts(H, Hn)
+    l, r = _pad_amounts(W, Wn)
+    return torch.nn.functional.pad(u, (l, r, t, b))
+
+
+def crop_centered(u: torch.Tensor, shape) -> torch.Tensor:
+    """Crop the last two dims to ``shape`` around the centre sample (inverse of ``pad_centered``)."""
+    H, W = u.shape[-2:]
+    Hn, Wn = (shape, shape) if isinstance(shape, int) else shape
+    if Hn > H or Wn > W:
+        raise ValueError(f"cannot crop {(H, W)} to larger {(Hn, Wn)}")
+    t = H // 2 - Hn // 2
+    l = W // 2 - Wn // 2
+    return u[..., t:t + Hn, l:l + Wn]

@@ -1,0 +1,61 @@
+"""Figure helpers shared by chapters. Axes in physical units (um), images shown with their extent."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def to_np(x):
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def extent_um(grid):
+    """``imshow`` extent (left, right, bottom, top) in micrometres for a Grid."""
+    H, W = grid.shape
+    x0 = -(W // 2) * grid.dx
+    y0 = -(H // 2) * grid.dy
+    return [x0 * 1e6, (x0 + W * grid.dx) * 1e6, (y0 + H * grid.dy) * 1e6, y0 * 1e6]
+
+
+def show(ax, img, grid=None, title=None, cmap="inferno", log=False, colorbar=False, **kw):
+    """Show a 2-D array (or an RGB ``(3, H, W)``/``(H, W, 3)``) with physical axes when ``grid`` is given."""
+    a = to_np(img)
+    if a.ndim == 3 and a.shape[0] in (1, 3):
+        a = np.moveaxis(a, 0, -1).squeeze()
+    if log:
+        a = np.log10(np.maximum(a / a.max(), 1e-8))
+    im = ax.imshow(np.clip(a, 0, 1) if a.ndim == 3 else a, cmap=None if a.ndim == 3 else cmap,
+                   extent=extent_um(grid) if grid is not None else None, **kw)
+    if title:
+        ax.set_title(title, fontsize=9)
+    if grid is not None:
+        ax.set_xlabel("x (um)", fontsize=8)
+    else:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if colorbar:
+        ax.figure.colorbar(im, ax=ax, fraction=0.046)
+    return im
+
+
+def image_row(images, titles=None, grid=None, size=2.4, **kw):
+    """One figure with a row of images."""
+    import matplotlib.pyplot as plt
+    n = len(images)
+    fig, axes = plt.subplots(1, n, figsize=(size * n, size * 1.05), squeeze=False)
+    for i, (ax, im) in enumerate(zip(axes[0], images)):
+        show(ax, im, grid, titles[i] if titles else None, **kw)
+    fig.tight_layout()
+    return fig, axes[0]
+
+
+def figure_to_png(fig, dpi=80) -> bytes:
+    """PNG bytes of a matplotlib figure (for image widgets); closes the figure."""
+    import io
+    import matplotlib.pyplot as plt
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()

@@ -1,0 +1,201 @@
+"""Training utilities: seeding, device choice, atomic checkpoints with resume, a fit loop with tqdm
+progress and timing, and data parallelism under ``torchrun`` (torch.distributed).
+
+Checkpoints hold only tensors and plain Python values and are read with ``torch.load(weights_only=True)``:
+a checkpoint from someone else cannot run code.
+"""
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; return a CPU ``torch.Generator`` seeded with ``seed`` for explicit use."""
+    random.seed(seed)
+    np.random.seed(seed % (2 ** 32))
+    torch.manual_seed(seed)
+    g = torch.Generator()
+    g.manual_seed(seed)
+    return g
+
+
+def default_device(prefer: Optional[str] = None) -> torch.device:
+    """``prefer`` if given, else CUDA when available, else CPU (never hard-coded)."""
+    if prefer:
+        return torch.device(prefer)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def save_checkpoint(path, state: Dict) -> Path:
+    """Write ``state`` atomically: to a temporary file in the same folder, then ``os.replace``.
+
+    An interrupted write leaves the previous checkpoint intact.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def load_checkpoint(path, map_location="cpu") -> Dict:
+    """Read a checkpoint written by :func:`save_checkpoint` (``weights_only=True``: data, never code)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:
+        raise ValueError(f"{path} is not a valid optlib checkpoint ({e}); delete it to start over") from e
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` did: per-step losses, steps run in this call, wall time, and the resume point."""
+
+    history: List[float] = field(default_factory=list)
+    steps_run: int = 0
+    runtime_s: float = 0.0
+    resumed_from: int = 0
+
+
+def fit(step_fn: Callable[[int], torch.Tensor], params_module: torch.nn.Module, optimizer: torch.optim.Optimizer,
+        n_steps: int, scheduler=None, checkpoint: Optional[str] = None, checkpoint_every: int = 100,
+        progress: bool = True, desc: str = "fit", time_budget_s: Optional[float] = None,
+        generator: Optional[torch.Generator] = None) -> FitResult:
+    """Run ``n_steps`` of ``loss = step_fn(step); loss.backward(); optimizer.step()``.
+
+    Args:
+        step_fn: computes the loss of step ``step`` (draw the batch inside, from ``generator``).
+        params_module: the module whose ``state_dict`` is checkpointed (the model, or a ModuleList of parts).
+        checkpoint: file path; if it exists the run resumes from it (model, optimiser, scheduler, step,
+            history, RNG states), and it is rewritten atomically every ``checkpoint_every`` steps and at the end.
+        time_budget_s: stop early after this much wall time (for equal-compute comparisons).
+        progress: show a tqdm bar (rank 0 only under torch.distributed).
+    """
+    from tqdm.auto import tqdm
+
+    rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+    res = FitResult()
+    start = 0
+    if checkpoint and Path(checkpoint).is_file():
+        st = load_checkpoint(checkpoint)
+        params_module.load_state_dict(st["model"])
+        optimizer.load_state_dict(st["optimizer"])
+        if scheduler is not None and "scheduler" in st:
+            scheduler.load_state_dict(st["scheduler"])
+        torch.set_rng_state(st["torch_rng"])
+        if generator is not None and "generator" in st:
+            generator.set_state(st["generator"])
+        start = int(st["step"])
+        res.history = list(st["history"])
+        res.resumed_from = start
+
+    def _save(step):
+        if not checkpoint or rank != 0:
+            return
+        st = {"model": params_module.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+              "history": torch.tensor(res.history, dtype=torch.float64), "torch_rng": torch.get_rng_state()}
+        if scheduler is not None:
+            st["scheduler"] = scheduler.state_dict()
+        if generator is not None:
+            st["generator"] = generator.get_state()
+        save_checkpoint(checkpoint, st)
+
+    t0 = time.perf_counter()
+    bar = tqdm(range(start, n_steps), desc=desc, disable=not progress or rank != 0, initial=start, total=n_steps,
+               leave=False)
+    step = start
+    for step in bar:
+        optimizer.zero_grad(set_to_none=True)
+        loss = step_fn(step)
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        lv = float(loss.detach())
+        res.history.append(lv)
+        res.steps_run += 1
+        if progress and rank == 0 and (step % 10 == 0 or step == n_steps - 1):
+            bar.set_postfix(loss=f"{lv:.4g}")
+        if checkpoint and (step + 1) % checkpoint_every == 0:
+            _save(step + 1)
+        if time_budget_s is not None and time.perf_counter() - t0 >= time_budget_s:
+            step += 1
+            break
+    else:
+        step = n_steps
+    bar.close()
+    res.runtime_s = time.perf_counter() - t0
+    if res.steps_run:
+        _save(step)
+    return res
+
+
+# --- torch.distributed (torchrun) ------------------------------------------------------------------------
+def distributed_setup(backend: Optional[str] = None):
+    """Initialise torch.distributed when launched by ``torchrun`` (env RANK/WORLD_SIZE set).
+
+    Returns ``(rank, world_size, device)``: NCCL on one GPU per process when CUDA is available, else gloo on
+    the CPU. Without torchrun it returns ``(0, 1, default_device())`` and does nothing.
+    """
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+        return 0, 1, default_device()
+    if not dist.is_initialized():
+        backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
+        dist.init_process_group(backend=backend)
+    rank, world = dist.get_rank(), dist.get_world_size()
+    if torch.cuda.is_available():
+        local = int(os.environ.get("LOCAL_RANK", rank))
+        torch.cuda.set_device(local)
+        device = torch.device("cuda", local)
+    else:
+        device = torch.device("cpu")
+    return rank, world, device
+
+
+def distributed_cleanup():
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def shard(n: int, rank: int, world: int) -> range:
+    """The contiguous share of ``range(n)`` for ``rank`` of ``world`` (sizes differ by at most one)."""
+    base, extra = divmod(n, world)
+    start = rank * base + min(rank, extra)
+    return range(start, start + base + (1 if rank < extra else 0))
+
+
+def data_parallel(model: torch.nn.Module, device=None) -> torch.nn.Module:
+    """Wrap ``model`` in DistributedDataParallel when torch.distributed is initialised, else return it."""
+    if dist.is_available() and dist.is_initialized():
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        if device is not None and torch.device(device).type == "cuda":
+            return DDP(model, device_ids=[torch.device(device).index])
+        return DDP(model)
+    return model
+
+
+def all_reduce_mean(t: torch.Tensor) -> torch.Tensor:
+    """Average ``t`` over ranks (identity when not distributed)."""
+    if dist.is_available() and dist.is_initialized():
+        t = t.clone()
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        t /= dist.get_world_size()
+    return t

@@ -1,0 +1,263 @@
+"""Propagators against closed-form optics: Airy pattern, Fresnel integrals, Gaussian beams, evanescent decay."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import optlib as ol
+from optlib import analytic
+
+WL, F, D = 550e-9, 50e-3, 1e-3
+
+
+def _airy(N=1024, Q=8, antialias=True):
+    g = ol.Grid(N, Q * D / N)
+    t = ol.circ(g, D / 2, antialias=antialias)
+    u = ol.Field(t.to(torch.complex128), g, WL)
+    return t, u, ol.focal_plane(u, F)
+
+
+def _signed_axis_profile(out, f):
+    c = out.grid.shape[1] // 2
+    U = out.u[c, c:]
+    x = out.grid.x().flatten()[c:]
+    U = U * torch.exp(-1j * math.pi * x ** 2 / (WL * f))  # remove the focal-plane chirp
+    return (U * torch.conj(U[0]) / U[0].abs()), c
+
+
+def test_airy_first_zero_and_encircled_energy():
+    t, u, out = _airy()
+    a, c = _signed_axis_profile(out, F)
+    assert float(a.imag.abs().max()) < 1e-8 * float(a.real.abs().max())  # field of a symmetric pupil is real
+    r0 = ol.metrics.first_zero_crossing(a.real, out.grid.dx)
+    r0_ref = analytic.airy_first_zero(WL, F, D)
+    assert r0_ref == pytest.approx(1.2197 * WL * F / D, rel=1e-4)
+    assert abs(r0 / r0_ref - 1) < 0.005
+    # encircled energy relative to the power transmitted by the aperture (area x irradiance)
+    I = out.intensity()
+    p_in = float(t.sum()) * u.grid.dx * u.grid.dy
+    ee = float(I[out.grid.r() <= r0_ref].sum()) * out.grid.dx * out.grid.dy / p_in
+    assert abs(ee / 0.8378 - 1) < 0.005
+    # the whole profile follows [2 J1(v)/v]^2
+    prof = (I[c, c:] / I[c, c]).numpy()
+    ref = analytic.airy_intensity(out.grid.x().flatten()[c:].numpy(), WL, F, D)
+    assert np.abs(prof - ref).max() < 1e-3
+
+
+def test_airy_binary_aperture_encircled_energy_of_total_power():
+    _, _, out = _airy(antialias=False)
+    r0_ref = analytic.airy_first_zero(WL, F, D)
+    ee = ol.metrics.encircled_energy(out.intensity(), out.grid, r0_ref)
+    assert abs(ee / 0.8378 - 1) < 0.005
+
+
+def test_airy_through_thin_lens_and_asm_matches_focal_plane():
+    # a small system where the angular spectrum can reach the focus on the same grid
+    wl, f, R, N, d = 500e-9, 2e-3, 50e-6, 512, 1e-6
+    g = ol.Grid(N, d)
+    u = ol.Field(ol.circ(g, R).to(torch.complex128), g, wl)
+    lens = ol.thin_lens(g, f, wl)
+    out = ol.propagate(u * lens, f, method="asm", padding=3)
+    I = out.intensity()
+    c = N // 2
+    r0 = ol.metrics.first_minimum(I[c, c:], d)
+    r0_ref = analytic.airy_first_zero(wl, f, 2 * R)
+    assert abs(r0 / r0_ref - 1) < 0.02  # intensity-minimum estimate, 3.7 samples to the zero
+
+
+def _square(N=512, L=4e-3):
+    g = ol.Grid(N, L / N)
+    return ol.Field(ol.rect(g, 1e-3).to(torch.complex128), g, 500e-9)
+
+
+@pytest.mark.parametrize("nf", [1.0, 2.0, 5.0, 10.0])
+def test_square_aperture_matches_fresnel_integrals(nf):
+    u = _square()
+    a, wl = 0.5e-3, 500e-9
+    z = a * a / (wl * nf)
+    tested = []
+    for method in ("asm", "fresnel", "fresnel1"):
+        kw = {"padding": 4} if method != "fresnel1" else {}
+        try:
+            out = ol.propagate(u, z, method=method, **kw)
+        except ol.SamplingError:
+            continue  # not applicable at this distance: the planner said so
+        x, y = out.grid.x().numpy(), out.grid.y().numpy()
+        roi = (np.abs(x) <= 1.5 * a) & (np.abs(y) <= 1.5 * a)
+        ref = analytic.fresnel_square(x, y, a, wl, z)
+        err = np.abs(out.u.numpy() - ref)[roi].max()
+        assert err < 0.025, (method, nf, err)
+        tested.append(method)
+    assert "fresnel1" in tested and len(tested) >= (1 if nf < 2 else 3)
+
+
+def test_square_aperture_error_converges_with_sampling():
+    a, wl, nf = 0.5e-3, 500e-9, 5.0
+    z = a * a / (wl * nf)
+    errs = []
+    for N in (256, 512):
+        u = _square(N)
+        out = ol.propagate(u, z, method="fresnel", padding=4)
+        x, y = out.grid.x().numpy(), out.grid.y().numpy()
+        roi = (np.abs(x) <= 1.5 * a) & (np.abs(y) <= 1.5 * a)
+        errs.append(np.abs(out.u.numpy() - analytic.fresnel_square(x, y, a, wl, z))[roi].max())
+    assert errs[0] / errs[1] > 3.0  # second order in the pitch: the residual is edge sampling
+
+
+def _gauss(N=256, d=2e-6, w0=50e-6, wl=500e-9, dtype=torch.complex128):
+    g = ol.Grid(N, d)
+    x, y = g.x().numpy(), g.y().numpy()
+    return ol.Field(torch.from_numpy(analytic.gaussian_beam(x, y, 0.0, w0, wl)).to(dtype), g, wl)
+
+
+@pytest.mark.parametrize("method", ["asm", "fresnel", "rs"])
+def test_gaussian_beam_same_grid_methods(method):
+    # the direct sum is O(N^4): a small, finely sampled beam keeps its kernel sampled over the window
+    N, d, w0, z = (64, 1e-6, 10e-6, 0.5e-3) if method == "rs" else (256, 2e-6, 40e-6, 2e-3)
+    u = _gauss(N=N, d=d, w0=w0)
+    out = ol.propagate(u, z, method=method)
+    ref = analytic.gaussian_beam(out.grid.x().numpy(), out.grid.y().numpy(), z, w0, 500e-9)
+    err = np.abs(out.u.numpy() - ref).max()
+    assert err < 2e-3, err
+
+
+def test_gaussian_beam_fresnel1_far():
+    u = _gauss()
+    z = 0.2  # 12.7 Rayleigh ranges: the beam is 30x wider than the input window
+    out = ol.propagate(u, z, method="fresnel1")
+    ref = analytic.gaussian_beam(out.grid.x().numpy(), out.grid.y().numpy(), z, 50e-6, 500e-9)
+    assert np.abs(out.u.numpy() - ref).max() / np.abs(ref).max() < 1e-6
+
+
+def test_fraunhofer_far_field_of_gaussian():
+    u = _gauss(N=128, d=2e-6, w0=20e-6)
+    z = 0.5  # Fresnel number of the support tiny
+    out = ol.fraunhofer(u, z, support=160e-6)
+    ref = analytic.gaussian_beam(out.grid.x().numpy(), out.grid.y().numpy(), z, 20e-6, 500e-9)
+    # Fraunhofer keeps the amplitude; compare magnitudes (the neglected input chirp changes the phase slightly)
+    assert np.abs(np.abs(out.u.numpy()) - np.abs(ref)).max() / np.abs(ref).max() < 2e-3
+
+
+def test_methods_agree_where_valid():
+    u = _gauss(N=128, d=2e-6, w0=30e-6)
+    z = 3e-3
+    a = ol.propagate(u, z, method="asm").u
+    b = ol.propagate(u, z, method="fresnel").u
+    c = ol.propagate(u, z, method="rs").u
+    d = ol.propagate(u, z, method="fresnel1")  # different output pitch: compare on its own grid
+    ref = analytic.gaussian_beam(d.grid.x().numpy(), d.grid.y().numpy(), z, 30e-6, 500e-9)
+    assert (a - c).abs().max() < 2e-4
+    assert (a - b).abs().max() < 2e-4
+    assert np.abs(d.u.numpy() - ref).max() < 2e-4
+
+
+def test_asm_conserves_power_float64():
+    u = _gauss(N=256, d=2e-6, w0=50e-6)
+    out = ol.asm(u, 5e-3)
+    assert abs(float(out.power() / u.power()) - 1) < 1e-10
+    back = ol.asm(out, -5e-3)
+    assert (back.u - u.u).abs().max() < 1e-10
+
+
+def test_focal_plane_and_fourf_conserve_power():
+    u = _gauss(N=128, d=2e-6, w0=20e-6)
+    out = ol.focal_plane(u, 10e-3)
+    assert abs(float(out.power() / u.power()) - 1) < 1e-12
+    four = ol.FourF(u.grid, 500e-9, 10e-3, trainable=False).double()
+    o2 = four(u)
+    assert abs(float(o2.power() / u.power()) - 1) < 1e-12
+    assert (o2.u - u.u).abs().max() < 1e-12  # open pupil, unit magnification: identity (re-erected image)
+
+
+def test_undersampled_setups_raise_with_advice():
+    g = ol.Grid(257, 2.5e-6)
+    u = ol.Field(ol.circ(g, 0.3e-3).to(torch.complex64), g, 532e-9)
+    # DKO-like: 257 samples padded only to 514 cannot reach 10 mm
+    with pytest.raises(ol.SamplingError, match="padding >="):
+        ol.propagate(u, 10e-3, method="asm", padding=2, check="strict")
+    ol.propagate(u, 10e-3, method="asm", padding=4, check="strict")  # the advised fix works
+    # single-FFT Fresnel too close: its chirp is undersampled
+    with pytest.raises(ol.SamplingError, match="z_min"):
+        ol.propagate(u, 0.1e-3, method="fresnel1")
+    # thin lens whose phase aliases
+    with pytest.raises(ol.SamplingError, match="pitch <="):
+        ol.thin_lens(g, 1e-3, 532e-9)
+    # Fraunhofer in the near field
+    with pytest.raises(ol.SamplingError, match="Fresnel number"):
+        ol.propagate(u, 10e-3, method="fraunhofer")
+
+
+def test_measured_check_catches_power_loss_but_allows_band_limited_fields():
+    # narrow Gaussian: grid test fails at 2 m, but the field's spectrum is far inside the band limit
+    u = _gauss(N=128, d=2e-6, w0=30e-6)
+    plan = ol.plan_propagation(u.grid, 500e-9, 0.02, padding=4)
+    assert not plan.checks["asm"].valid
+    with pytest.raises(ol.SamplingError):
+        ol.asm(u, 0.02, padding=4, check="strict")
+    ol.asm(u, 0.02, padding=4)  # passes: the measured loss is below 1e-6
+    # a hard-edged aperture has power at every frequency: the same set-up is refused
+    g = ol.Grid(128, 2e-6)
+    sq = ol.Field(ol.rect(g, 100e-6).to(torch.complex128), g, 500e-9)
+    with pytest.raises(ol.SamplingError, match="would drop"):
+        ol.asm(sq, 0.02, padding=4)
+
+
+def test_auto_picks_valid_method():
+    u = _gauss(N=128, d=2e-6, w0=30e-6)
+    assert ol.propagate(u, 1e-3, method="auto").grid == u.grid  # near: angular spectrum on the same grid
+    far = ol.propagate(u, 1.0, method="auto")
+    assert far.grid.dx > u.grid.dx  # far: single-FFT Fresnel, output pitch lambda z / (N d)
+    with pytest.raises(ValueError, match="unknown propagation method"):
+        ol.propagate(u, 1e-3, method="bpm")
+
+
+def test_no_nan_below_half_wavelength_and_evanescent_decay():
+    wl, d, N = 1e-6, 0.2e-6, 64
+    g = ol.Grid(N, d)
+    period = 8 * d  # 1.6 um > wl: propagating order; 4 * d = 0.8 um < wl: evanescent
+    x = g.x().expand(g.shape)
+    for per, evanescent in ((8 * d, False), (4 * d, True)):
+        u = ol.Field(torch.cos(2 * math.pi * x / per).to(torch.complex128), g, wl)
+        out = ol.asm(u, 0.3e-6, padding=1, band_limit=False, check=False)  # periodic field: no padding
+        assert torch.isfinite(out.u).all()
+        amp = float(out.u.abs().max())
+        if evanescent:
+            assert amp == pytest.approx(analytic.evanescent_decay(per, wl, 0.3e-6), rel=1e-9)
+        else:
+            assert amp == pytest.approx(1.0, rel=1e-9)
+    out = ol.propagate(ol.Field(torch.ones(g.shape, dtype=torch.complex128), g, wl), 1e-6, method="asm")
+    assert torch.isfinite(out.u).all()
+
+
+def test_wavelength_batch_broadcasts():
+    g = ol.Grid(64, 2e-6)
+    wl = torch.tensor([450e-9, 550e-9, 650e-9], dtype=torch.float64)
+    u0 = ol.gaussian_beam(g, 20e-6).to(torch.complex128)
+    batch = ol.Field(u0.expand(2, 3, 64, 64), g, wl)
+    out = ol.asm(batch, 1e-3)
+    for i, w in enumerate(wl.tolist()):
+        single = ol.asm(ol.Field(u0, g, w), 1e-3)
+        assert (out.u[1, i] - single.u).abs().max() < 1e-12
+    with pytest.raises(ValueError, match="does not broadcast"):
+        ol.Field(torch.zeros(2, 64, 64), g, wl)
+
+
+def test_float32_matches_float64():
+    u64 = _gauss(N=128, d=2e-6, w0=30e-6)
+    u32 = u64.to(torch.complex64)
+    for m in ("asm", "fresnel", "fresnel1"):
+        a = ol.propagate(u64, 4e-3 if m != "fresnel1" else 0.1, method=m)
+        b = ol.propagate(u32, 4e-3 if m != "fresnel1" else 0.1, method=m)
+        assert b.u.dtype == torch.complex64
+        assert (a.u - b.u.to(torch.complex128)).abs().max() / a.u.abs().max() < 1e-5, m
+
+
+def test_rejects_bad_inputs():
+    with pytest.raises(ValueError, match="metres"):
+        ol.Grid(64, 5.0 * 2)
+    g = ol.Grid(64, 1e-6)
+    with pytest.raises(ValueError, match="metres"):
+        ol.Field(torch.zeros(64, 64), g, 550)
+    with pytest.raises(ValueError, match="does not match grid"):
+        ol.Field(torch.zeros(32, 32), g, 550e-9)
