@@ -1,0 +1,116 @@
+"""Loaders on small generated fixtures: IDX, Quick, Draw! .npy, photos, Imagenette tar; clear errors."""
+import gzip
+import io
+import struct
+import tarfile
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from optlib import data
+
+
+def _write_idx(path, arr, gz=True):
+    arr = np.asarray(arr, dtype=np.uint8)
+    raw = bytes([0, 0, 0x08, arr.ndim]) + struct.pack(">" + "I" * arr.ndim, *arr.shape) + arr.tobytes()
+    (gzip.open if gz else open)(path, "wb").write(raw)
+
+
+@pytest.fixture
+def mirror(tmp_path, monkeypatch):
+    monkeypatch.setenv(data.MIRROR_ENV, str(tmp_path / "mirror"))
+    monkeypatch.setenv(data.CACHE_ENV, str(tmp_path / "cache"))
+    (tmp_path / "mirror").mkdir()
+    return tmp_path / "mirror"
+
+
+def test_idx_roundtrip_and_mnist_loader(mirror):
+    d = mirror / "mnist"
+    d.mkdir()
+    x = np.random.default_rng(0).integers(0, 255, (5, 28, 28))
+    _write_idx(d / "t10k-images-idx3-ubyte.gz", x)
+    _write_idx(d / "t10k-labels-idx1-ubyte.gz", np.arange(5))
+    xi, yi = data.load_mnist("test", download=False)
+    assert xi.shape == (5, 28, 28) and torch.equal(xi, torch.from_numpy(x.astype(np.uint8)))
+    assert yi.tolist() == [0, 1, 2, 3, 4]
+    xi, _ = data.load_mnist("test", n=3, download=False)
+    assert xi.shape[0] == 3
+
+
+def test_mnist_train_falls_back_to_first10k_npz(mirror):
+    d = mirror / "mnist"
+    d.mkdir()
+    np.savez(d / "mnist_train_first10k.npz", x=np.zeros((7, 28, 28), np.uint8), y=np.arange(7, dtype=np.uint8),
+             index=np.arange(7, dtype=np.int32))
+    x, y = data.load_mnist("train", n=5, download=False)
+    assert x.shape == (5, 28, 28) and y.tolist() == [0, 1, 2, 3, 4]
+    with pytest.raises(data.DataNotFoundError):
+        data.load_mnist("train", n=20000, download=False)
+
+
+def test_malformed_idx_is_a_clear_error(tmp_path):
+    p = tmp_path / "bad.idx"
+    p.write_bytes(b"\x00\x00\x08\x03" + struct.pack(">III", 10, 28, 28) + b"\x00" * 100)
+    with pytest.raises(data.DataFormatError, match="needs 7840"):
+        data.read_idx(p)
+    p.write_bytes(b"PK\x03\x04junk")
+    with pytest.raises(data.DataFormatError, match="magic"):
+        data.read_idx(p)
+
+
+def test_missing_data_names_files_and_fix(mirror):
+    with pytest.raises(data.DataNotFoundError) as e:
+        data.load_fashion_mnist("test", download=False)
+    msg = str(e.value)
+    assert "t10k-images-idx3-ubyte.gz" in msg and data.MIRROR_ENV in msg and "fashion_mnist" in msg
+    with pytest.raises(ValueError, match="split"):
+        data.load_mnist("validation")
+
+
+def test_quickdraw_npy_fixture(mirror):
+    d = mirror / "quickdraw"
+    d.mkdir()
+    rng = np.random.default_rng(1)
+    for cls in ("cat", "dog"):
+        np.save(d / f"{cls}.npy", rng.integers(0, 255, (12, 784)).astype(np.uint8))
+    x, y = data.load_quickdraw(["cat", "dog"], n_per_class=5, download=False)
+    assert x.shape == (10, 28, 28) and y.tolist() == [0] * 5 + [1] * 5
+    np.save(d / "bad.npy", np.zeros((3, 10), np.float32))
+    with pytest.raises(data.DataFormatError, match="784"):
+        data.load_quickdraw(["bad"], n_per_class=1, download=False)
+    np.save(d / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(data.DataFormatError):  # pickled objects are refused, never unpickled
+        data.load_quickdraw(["obj"], n_per_class=1, download=False)
+
+
+def test_photos_and_crops(mirror):
+    d = mirror / "kodak"
+    d.mkdir()
+    for i in range(2):
+        Image.fromarray(np.full((40, 50, 3), 60 * i, np.uint8)).save(d / f"kodim{i + 1:02d}.png")
+    paths = data.photo_paths("kodak", download=False)
+    assert len(paths) == 2
+    crops = data.random_crops(paths, 16, 5, torch.Generator().manual_seed(0))
+    assert crops.shape == (5, 3, 16, 16) and float(crops.max()) <= 1.0
+    with pytest.raises(ValueError, match="smaller"):
+        data.random_crops(paths, 64, 1)
+    with pytest.raises(data.DataNotFoundError):
+        data.photo_paths("nonexistent_folder", download=False)
+
+
+def test_imagenette_tar_fixture(mirror):
+    d = mirror / "imagenette"
+    d.mkdir()
+    with tarfile.open(d / "imagenette_val_224.tar", "w") as tar:
+        for wnid in ("n01440764", "n03888257"):
+            for k in range(2):
+                buf = io.BytesIO()
+                Image.fromarray(np.full((30, 40, 3), 100, np.uint8)).save(buf, format="JPEG")
+                info = tarfile.TarInfo(f"val/{wnid}/img{k}.JPEG")
+                info.size = len(buf.getvalue())
+                tar.addfile(info, io.BytesIO(buf.getvalue()))
+    x, y = data.load_imagenette("val", size=24)
+    assert x.shape == (4, 3, 24, 24)
+    assert sorted(y.tolist()) == [0, 0, 9, 9]

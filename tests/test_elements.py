@@ -1,0 +1,131 @@
+"""Elements: Zernike orthonormality, DOE dispersion and quantisation, 4f energy bookkeeping, nonlinear layers."""
+import math
+
+import pytest
+import torch
+
+import optlib as ol
+from optlib.elements import (DOE, FourierHeightMap, PixelHeightMap, RadialHeightMap, ZernikeHeightMap,
+                             fabrication_noise, height_to_phase, noll_to_nm, phase_to_height, quantize,
+                             zernike_basis)
+
+
+def test_noll_indices():
+    expect = [(0, 0), (1, 1), (1, -1), (2, 0), (2, -2), (2, 2), (3, -1), (3, 1), (3, -3), (3, 3), (4, 0)]
+    assert [noll_to_nm(j) for j in range(1, 12)] == expect
+
+
+def test_zernike_orthonormal_on_disc():
+    g = ol.Grid(512, 2.0 / 512)
+    Z = zernike_basis(g, 1.0, 21)
+    inside = (g.r() <= 1.0).to(torch.float64)
+    n = inside.sum()
+    gram = torch.einsum("ihw,jhw->ij", Z * inside, Z) / n
+    assert torch.allclose(gram, torch.eye(21, dtype=torch.float64), atol=2e-2)
+    # defocus Z4 = sqrt(3) (2 rho^2 - 1)
+    rho2 = g.r2() / 1.0
+    assert torch.allclose(Z[3][inside.bool()], (math.sqrt(3) * (2 * rho2 - 1))[inside.bool()])
+
+
+def test_height_to_phase_dispersion_and_inverse():
+    h = torch.full((4, 4), 1e-6, dtype=torch.float64)
+    wl = torch.tensor([460e-9, 550e-9, 640e-9], dtype=torch.float64)
+    phi = height_to_phase(h, "fused silica", wl)
+    assert phi.shape == (3, 4, 4)
+    n = [ol.materials.get("fused silica").n(w) for w in wl.tolist()]
+    for i, w in enumerate(wl.tolist()):
+        assert float(phi[i, 0, 0]) == pytest.approx(2 * math.pi * (n[i] - 1) * 1e-6 / w, rel=1e-12)
+    h2 = phase_to_height(torch.tensor(2 * math.pi), "fused silica", 550e-9)
+    assert float(h2) == pytest.approx(550e-9 / (n[1] - 1), rel=1e-12)
+
+
+def test_quantize_levels_and_straight_through_gradient():
+    hmax = 1.2e-6
+    h = torch.linspace(-0.5e-6, 2.0e-6, 101, dtype=torch.float64, requires_grad=True)
+    q = quantize(h, 4, hmax)
+    levels = torch.unique(q.detach())
+    assert len(levels) <= 4 and torch.all((levels >= 0) & (levels < hmax))
+    assert torch.allclose(levels / (hmax / 4), torch.round(levels / (hmax / 4)))
+    q.sum().backward()
+    assert torch.allclose(h.grad, torch.ones_like(h))
+
+
+def test_fabrication_noise_bounds_and_seed():
+    h = torch.zeros(1000, dtype=torch.float64)
+    g1 = torch.Generator().manual_seed(1)
+    g2 = torch.Generator().manual_seed(1)
+    a = fabrication_noise(h, 20e-9, generator=g1)
+    b = fabrication_noise(h, 20e-9, generator=g2)
+    assert torch.equal(a, b) and a.abs().max() <= 20e-9 and a.std() > 5e-9
+    with pytest.raises(ValueError):
+        fabrication_noise(h, 1e-9, kind="lognormal")
+
+
+def test_parameterisations_shapes_and_gradients():
+    g = ol.Grid(32, 10e-6)
+    for m in (PixelHeightMap(g), FourierHeightMap(g), ZernikeHeightMap(g, 150e-6, 10), RadialHeightMap(g, 150e-6, 8)):
+        h = m()
+        assert h.shape == (32, 32)
+        (h ** 2).sum().backward()
+        assert all(p.grad is not None for p in m.parameters())
+        with torch.no_grad():
+            for p in m.parameters():
+                p.add_(0.1)
+        assert m().abs().sum() > 0
+    rad = RadialHeightMap(g, 150e-6, 8)
+    with torch.no_grad():
+        rad.samples.copy_(torch.arange(8.0))
+    h = rad()
+    # rotational symmetry about the centre sample
+    c = 16
+    assert float(h[c, c + 5]) == pytest.approx(float(h[c + 5, c]))
+    assert float(h[c, c + 5]) == pytest.approx(float(h[c, c - 5]))
+
+
+def test_doe_is_lossless_and_multiwavelength():
+    g = ol.Grid(32, 10e-6)
+    doe = DOE(PixelHeightMap(g, init=torch.rand(32, 32) * 1e-6), "PMMA").double()
+    wl = torch.tensor([450e-9, 650e-9], dtype=torch.float64)
+    u = ol.Field(torch.ones(2, 32, 32, dtype=torch.complex128), g, wl)
+    out = doe(u)
+    assert torch.allclose(out.intensity(), u.intensity())
+    assert not torch.allclose(out.u[0], out.u[1])
+
+
+def test_fourf_energy_bookkeeping_with_stop():
+    g = ol.Grid(64, 4e-6)
+    torch.manual_seed(0)
+    u = ol.Field(torch.randn(3, 64, 64, dtype=torch.complex128), g, 550e-9)
+    four = ol.FourF(g, 550e-9, 20e-3)
+    fg = four.fourier_grid
+    assert fg.dx == pytest.approx(550e-9 * 20e-3 / (64 * 4e-6))
+    stop = ol.circ(fg, 20 * fg.dx, antialias=False)
+    four = ol.FourF(g, 550e-9, 20e-3, stop=stop).double()
+    with torch.no_grad():
+        four.phase.copy_(torch.rand(64, 64) * 6)
+    spec = four.spectrum(u)
+    blocked = (spec.abs() ** 2 * (1 - stop ** 2)).sum(dim=(-2, -1)) * g.dx * g.dy
+    out = four(u)
+    assert torch.allclose(out.power(), u.power() - blocked, rtol=1e-10)
+
+
+def test_kerr_lossless_and_phase():
+    u = torch.randn(8, 8, dtype=torch.complex128)
+    k = ol.Kerr(4.0).double()
+    out = k(u)
+    assert torch.allclose(out.abs(), u.abs())
+    assert torch.allclose(torch.angle(out / u), torch.remainder(4.0 * u.abs() ** 2 + math.pi, 2 * math.pi) - math.pi)
+    kp = ol.Kerr.from_n2(1e-18, 1e-3, 1e-6)
+    assert float(kp.weight) == pytest.approx(2 * math.pi * 1e-18 * 1e-3 / 1e-6)
+
+
+def test_saturable_absorber_transmits_more_at_high_intensity():
+    sa = ol.SaturableAbsorber(alpha0_L=2.0, i_sat=1.0).double()
+    weak = sa(torch.full((1,), 0.01, dtype=torch.complex128))
+    strong = sa(torch.full((1,), 10.0, dtype=torch.complex128))
+    t_weak = float(weak.abs() ** 2 / 0.01 ** 2)
+    t_strong = float(strong.abs() ** 2 / 100.0)
+    assert t_weak == pytest.approx(math.exp(-2.0 / (1 + 1e-4)), rel=1e-9)
+    assert t_strong > t_weak
+    with pytest.raises(ValueError):
+        ol.SaturableAbsorber(alpha0_L=-1)
