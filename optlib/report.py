@@ -55,7 +55,7 @@ class Results:
         self._t0 = time.perf_counter()
 
     def item(self, id: str, label: str, ours, paper=None, unit: str = "", tol: Optional[float] = None,
-             claim: Optional[str] = None, note: str = "") -> Dict:
+             claim: Optional[str] = None, note: str = "") -> None:
         """A measured number. ``tol``: relative tolerance (absolute if the paper value is 0) within which it
         counts as reproduced; ``claim``: id of a claim that, if it holds, makes a miss "qualitatively
         reproduced"; ``note``: why it may differ (scale, substitution)."""
@@ -69,9 +69,8 @@ class Results:
         if note:
             d["note"] = note
         self.items.append(d)
-        return d
 
-    def claim(self, id: str, text: str, holds, note: str = "") -> Dict:
+    def claim(self, id: str, text: str, holds, note: str = "") -> None:
         """A qualitative statement of the paper, as tested on this run (``holds`` must be a bool)."""
         if any(c["id"] == id for c in self.claims):
             raise ValueError(f"duplicate claim id {id!r}")
@@ -79,7 +78,6 @@ class Results:
         if note:
             d["note"] = note
         self.claims.append(d)
-        return d
 
     def as_dict(self) -> Dict:
         import numpy

@@ -1,0 +1,96 @@
+"""Angular-spectrum propagation against the bare-FFT floor.
+
+The floor is the work no propagator can avoid: the same zero-padded torch.fft.fft2, a multiplication by a
+precomputed transfer function, and ifft2 (plus the crop). optlib caches its transfer functions, so after
+the first call ``ol.propagate(method="asm")`` should cost about the floor. Calls are interleaved with their
+floor in one process (these 2-core machines are shared) and the median ratio is reported, forward and
+forward+backward, for complex64 fields.
+
+    python benchmarks/bench_propagation.py [--sizes 1024 2048] [--pairs 7] [--quick]
+"""
+import argparse
+import json
+import statistics
+import time
+
+import torch
+
+import optlib as ol
+from optlib.field import crop_centered, pad_centered
+from optlib.propagation import _transfer_function
+
+
+def floor_forward(u, H):
+    return crop_centered(torch.fft.ifft2(torch.fft.fft2(pad_centered(u, H.shape[-2:])) * H), u.shape[-2:])
+
+
+def timed(fn):
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def bench(n: int, pairs: int, backward: bool):
+    g = ol.Grid(n, 2e-6)
+    wl = 500e-9
+    z = 0.2 * 2 * n * g.dx ** 2 / wl
+    u0 = torch.randn(n, n, dtype=torch.complex64)
+    field = ol.Field(u0, g, wl)
+    H = _transfer_function("asm", (2 * n, 2 * n), g.pitch, field.wavelength, z, "cpu", torch.complex64)
+
+    if backward:
+        def ours():
+            u = u0.clone().requires_grad_()
+            ol.asm(ol.Field(u, g, wl), z).u.abs().square().sum().backward()
+
+        def floor():
+            u = u0.clone().requires_grad_()
+            floor_forward(u, H).abs().square().sum().backward()
+    else:
+        def ours():
+            ol.asm(field, z)
+
+        def floor():
+            floor_forward(u0, H)
+
+    for _ in range(2):  # warm-up, fills the kernel cache
+        ours()
+        floor()
+    ratios, t_ours, t_floor = [], [], []
+    for i in range(pairs):
+        if i % 2:
+            a = timed(ours); b = timed(floor)
+        else:
+            b = timed(floor); a = timed(ours)
+        ratios.append(a / b)
+        t_ours.append(a)
+        t_floor.append(b)
+    return statistics.median(ratios), statistics.median(t_ours), statistics.median(t_floor)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048])
+    ap.add_argument("--pairs", type=int, default=7)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--quick", action="store_true", help="tiny sizes, for the test suite")
+    ap.add_argument("--json", help="write the results here")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    sizes, pairs = ([64], 3) if a.quick else (a.sizes, a.pairs)
+    rows = []
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, complex64, padding 2")
+    print(f"{'N':>6} {'pass':>17} {'optlib (ms)':>12} {'floor (ms)':>11} {'ratio':>6}")
+    for n in sizes:
+        for bw in (False, True):
+            r, to, tf = bench(n, pairs, bw)
+            rows.append({"n": n, "backward": bw, "ratio": r, "optlib_s": to, "floor_s": tf})
+            print(f"{n:>6} {'forward+backward' if bw else 'forward':>17} {1e3 * to:>12.1f} {1e3 * tf:>11.1f} {r:>6.2f}")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(rows, f, indent=1)
+    return rows
+
+
+if __name__ == "__main__":
+    main()

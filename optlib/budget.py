@@ -1,0 +1,45 @@
+"""Memory and time estimates for dry runs of full-scale configurations (no heavy work is done)."""
+from __future__ import annotations
+
+import math
+import time
+from typing import Sequence
+
+import torch
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.3g} {unit}"
+        n /= 1024
+    return f"{n:.3g} TiB"
+
+
+def fft_bytes(shape: Sequence[int], dtype=torch.complex64, batch: int = 1, temporaries: int = 4) -> int:
+    """Peak bytes of an FFT pipeline on ``shape`` (input, spectrum, kernel, output ~ ``temporaries`` arrays)."""
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    return int(batch * temporaries * math.prod(shape) * itemsize)
+
+
+_RATE = {}
+
+
+def fft_seconds_per_point(device="cpu", dtype=torch.complex64, n: int = 256) -> float:
+    """Measured seconds per (N log2 N) of a 2-D FFT on ``device`` (cached; a few milliseconds to measure)."""
+    key = (str(device), dtype)
+    if key not in _RATE:
+        x = torch.randn(n, n, dtype=dtype, device=device)
+        torch.fft.fft2(x)
+        t = time.perf_counter()
+        for _ in range(5):
+            torch.fft.fft2(x)
+        dt = (time.perf_counter() - t) / 5
+        _RATE[key] = dt / (n * n * math.log2(n * n))
+    return _RATE[key]
+
+
+def fft_time(shape: Sequence[int], count: int = 1, dtype=torch.complex64, device="cpu") -> float:
+    """Estimated seconds for ``count`` 2-D FFTs of ``shape`` on ``device``, scaled by N log N from a measurement."""
+    npts = math.prod(shape)
+    return count * npts * math.log2(max(npts, 2)) * fft_seconds_per_point(device, dtype)

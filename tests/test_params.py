@@ -1,0 +1,73 @@
+"""Parameter files: every key is a parameter of its notebook, tiny.yaml equals the notebook defaults, the
+chapter files follow the naming scheme, and every full.yaml passes its dry run (no training)."""
+import ast
+from pathlib import Path
+
+import jupytext
+import pytest
+import yaml
+
+from optlib import experiments
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTER_IDS = ["foundations", "sitzmann2018", "kleiner2025", "dko", "ho2024", "yang2024"]
+CHAPTERS = sorted((ROOT / "book" / "chapters").glob("*.py"))
+
+
+def notebook_parameters(path: Path) -> dict:
+    nb = jupytext.read(path)
+    cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(cells) == 1, f"{path.name} must have exactly one cell tagged 'parameters'"
+    out = {}
+    for node in ast.parse(cells[0].source).body:
+        assert isinstance(node, ast.Assign) and len(node.targets) == 1, f"{path.name}: parameters cell holds only assignments"
+        out[node.targets[0].id] = ast.literal_eval(node.value)
+    return out
+
+
+def chapter_id(path: Path) -> str:
+    return path.stem.split("_", 1)[1]
+
+
+def test_chapters_exist_and_are_named():
+    assert CHAPTERS, "no chapters in book/chapters"
+    for p in CHAPTERS:
+        num, cid = p.stem.split("_", 1)
+        assert num.isdigit() and len(num) == 2, p.name
+        assert cid in CHAPTER_IDS, f"{p.name}: chapter id {cid!r} not in {CHAPTER_IDS}"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_param_files_match_notebook(path):
+    params = notebook_parameters(path)
+    assert "seed" in params and "scale" in params, f"{path.name}: every chapter has seed and scale parameters"
+    cid = chapter_id(path)
+    for scale in ("tiny", "full"):
+        f = ROOT / "params" / cid / f"{scale}.yaml"
+        assert f.is_file(), f"missing {f}"
+        values = yaml.safe_load(f.read_text())
+        unknown = set(values) - set(params)
+        assert not unknown, f"{f}: keys {sorted(unknown)} are not parameters of {path.name} (papermill would ignore them)"
+        assert values["scale"] == scale
+        if scale == "tiny":
+            assert values == params, f"{f} must equal the notebook's defaults (the defaults are the tiny set)"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_full_dry_run(path):
+    cid = chapter_id(path)
+    mod = experiments.module(cid)
+    nb_params = notebook_parameters(path)
+    assert set(mod.PARAMS) == set(nb_params), "experiment module and notebook must declare the same parameters"
+    full = yaml.safe_load((ROOT / "params" / cid / "full.yaml").read_text())
+    report, valid = experiments.dry_run_chapter(cid, {**nb_params, **full})
+    assert valid, report
+    d = mod.dry_run({**nb_params, **full})
+    assert d["peak_bytes"] < 40 * 2 ** 30, "full configuration must fit a 40 GB GPU"
+
+
+def test_unknown_parameter_is_rejected():
+    from optlib.experiments import foundations
+    p = yaml.safe_load((ROOT / "params" / "foundations" / "tiny.yaml").read_text())
+    with pytest.raises(KeyError, match="unknown foundations parameters"):
+        foundations.setups({**p, "airy_nn": 3})

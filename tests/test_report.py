@@ -1,0 +1,55 @@
+"""Results JSON and scoreboard verdicts."""
+import json
+
+import pytest
+
+from optlib import report
+
+
+def _res(tmp_path):
+    r = report.Results("foundations", "tiny", 3)
+    r.item("a", "within", 1.004, 1.0, "m", tol=0.01)
+    r.item("b", "off but claim holds", 2.0, 1.0, "", tol=0.01, claim="c1", note="tiny scale")
+    r.item("c", "off", 2.0, 1.0, "", tol=0.01)
+    r.item("d", "no paper", 5.0)
+    r.item("e", "zero ref", 1e-12, 0.0, "", tol=1e-10)
+    r.item("f", "nan", float("nan"), 1.0)
+    r.claim("c1", "bigger is better", True)
+    r.claim("c2", "never", False)
+    return r, r.write(tmp_path)
+
+
+def test_write_schema_and_verdicts(tmp_path):
+    r, p = _res(tmp_path)
+    assert p.name == "foundations.tiny.json"
+    d = json.loads(p.read_text())
+    assert set(report.REQUIRED_KEYS) <= set(d)
+    assert d["seed"] == 3 and d["items"][5]["ours"] is None
+    claims = {c["id"]: c for c in d["claims"]}
+    v = {it["id"]: report.verdict(it, claims)[0] for it in d["items"]}
+    assert v == {"a": "reproduced", "b": "qualitatively reproduced", "c": "not reproduced", "d": "measured",
+                 "e": "reproduced", "f": "not reproduced"}
+    html = report.scoreboard_html(report.load_results(tmp_path), ["foundations"])
+    assert "off but claim holds" in html and "qualitatively reproduced" in html and "bigger is better" in html
+
+
+def test_bad_inputs(tmp_path):
+    r = report.Results("x", "tiny", 0)
+    r.item("a", "a", 1.0)
+    with pytest.raises(ValueError, match="duplicate"):
+        r.item("a", "again", 2.0)
+    with pytest.raises(TypeError):
+        r.item("s", "string", "1.0")
+    (tmp_path / "bad.json").write_text(json.dumps({"chapter": "x"}))
+    with pytest.raises(ValueError, match="lacks keys"):
+        report.load_results(tmp_path)
+
+
+def test_benchmark_script_runs_quick(tmp_path):
+    import importlib.util
+    from pathlib import Path
+    spec = importlib.util.spec_from_file_location("bench", Path(__file__).parents[1] / "benchmarks" / "bench_propagation.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rows = bench.main(["--quick", "--json", str(tmp_path / "b.json")])
+    assert len(rows) == 2 and all(r["ratio"] > 0 and r["floor_s"] > 0 for r in rows)
