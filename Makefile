@@ -8,6 +8,7 @@
 #   make bench                                            speed against the bare-FFT floor (benchmarks/)
 
 SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -50,6 +51,7 @@ $(call chapter_nb,$(1)): $(call chapter_src,$(1)) params/$(1)/tiny.yaml $(OPTLIB
 	@start=$$$$(date +%s); \
 	$(VENV)/bin/jupytext --to ipynb -o - $$< | $(VENV)/bin/papermill - $$@ -f params/$(1)/tiny.yaml \
 	  -k python3 --cwd $$(@D) --no-progress-bar --log-level WARNING; \
+	$(PY) book/hide_injected.py $$@; \
 	echo "== chapter $(1): $$$$(( $$$$(date +%s) - start )) s"
 endef
 $(foreach c,$(CHAPTERS),$(eval $(call CHAPTER_RULE,$(c))))

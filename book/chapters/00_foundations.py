@@ -430,27 +430,29 @@ def to_png(img, size=220):
 
 
 wls = [450.0, 550.0, 650.0]
+radii = [0.08, 0.12, 0.16]
 defs = [-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0]
 does = [0.0, 3.0]
-stacks_w, links = [], []
+links = []
 s_doe = widgets.ToggleButtons(options=["no DOE", "cubic DOE (3 waves)"], description="DOE")
 s_wl = widgets.SelectionSlider(options=[f"{w:.0f} nm" for w in wls], value="550 nm", description="wavelength")
+s_rad = widgets.SelectionSlider(options=[f"{r:.2f} mm" for r in radii], value="0.12 mm", description="aperture R")
 s_def = widgets.SelectionSlider(options=[f"{d:+.1f} waves" for d in defs], value="+0.0 waves", description="defocus")
-outer = []
-for cw in does:
-    mid = []
-    for wl_ in wls:
-        imgs = [widgets.Image(value=to_png(explorer_psf(wl_, 0.12, d, cw)[1]), format="png") for d in defs]
-        st = widgets.Stack(imgs, selected_index=defs.index(0.0))
-        links.append(widgets.jslink((s_def, "index"), (st, "selected_index")))
-        mid.append(st)
-    st_w = widgets.Stack(mid, selected_index=1)
-    links.append(widgets.jslink((s_wl, "index"), (st_w, "selected_index")))
-    outer.append(st_w)
-st_doe = widgets.Stack(outer, selected_index=0)
-links.append(widgets.jslink((s_doe, "index"), (st_doe, "selected_index")))
-widgets.VBox([widgets.HTML("<b>Precomputed PSF explorer</b> (f = 20 mm, aperture radius 0.12 mm; "
-                           "square-root intensity)"), s_doe, s_wl, s_def, st_doe])
+
+
+def stack_over(slider, values, make_child, start):
+    """A Stack of children, one per slider value, switched in the browser by a jslink (no kernel)."""
+    st = widgets.Stack([make_child(v) for v in values], selected_index=start)
+    links.append(widgets.jslink((slider, "index"), (st, "selected_index")))
+    return st
+
+
+explorer = stack_over(s_doe, does, lambda cw: stack_over(s_wl, wls, lambda wl_: stack_over(
+    s_rad, radii, lambda R: stack_over(s_def, defs, lambda d: widgets.Image(
+        value=to_png(explorer_psf(wl_, R, d, cw)[1], 180), format="png"), defs.index(0.0)), 1), 1), 0)
+widgets.VBox([widgets.HTML("<b>Precomputed PSF explorer</b> (f = 20 mm; square-root intensity; "
+                           f"{len(does) * len(wls) * len(radii) * len(defs)} PSFs)"), s_doe, s_wl, s_rad, s_def,
+              explorer])
 
 # %% tags=["nbval-ignore-output"]
 # (nbval cannot route a figure into a widget's output area, so this cell's output is not compared)
