@@ -173,7 +173,6 @@ def _fourier_step(field: Field, z, input_chirp: bool, output_chirp: bool = True)
     wl = _single_wavelength(field, "fresnel1")
     zf = _scalar(z)
     out_grid = Grid(g.shape, (wl * abs(zf) / g.extent[0], wl * abs(zf) / g.extent[1]))
-    rdtype = field.u.real.dtype
     dev = field.u.device
     k = 2 * math.pi / wl
     u = field.u
@@ -187,7 +186,6 @@ def _fourier_step(field: Field, z, input_chirp: bool, output_chirp: bool = True)
     # discrete normalisation: U2 = exp(i phase) / (i lambda z) * sum(u) dx dy keeps the power exact
     scale = (g.dx * g.dy) / (wl * zf)
     pre = (torch.exp(1j * phase) * (scale / 1j)).to(field.u.dtype)
-    del rdtype
     return Field(U * pre, out_grid, field.wavelength)
 
 
