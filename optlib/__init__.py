@@ -7,7 +7,7 @@
 """
 __version__ = "0.1.0"
 
-from . import analytic, data, elements, imaging, materials, metrics, plot, propagation, report, sampling, train, units
+from . import analytic, data, elements, imaging, materials, metrics, nn, plot, propagation, report, sampling, train, units
 from .elements import (DOE, FourF, Kerr, SaturableAbsorber, ZernikeHeightMap, circ, gaussian_beam,
                        height_to_phase, quantize, rect, thin_lens)
 from .field import Field

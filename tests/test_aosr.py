@@ -1,0 +1,111 @@
+"""All-optical super-resolution network (Kleiner et al. 2025): set-up numbers, energy bookkeeping, gradients."""
+import math
+
+import pytest
+import torch
+from torch.autograd import gradcheck
+
+import optlib as ol
+from optlib.experiments import kleiner2025 as K
+from optlib.nn import aosr
+
+
+def test_paper_setup_reproduces_input_cutoff_and_variants():
+    s = K.paper_setup()
+    assert s.n == 336 and s.grid.dx == 4e-6
+    assert s.input_cutoff == pytest.approx(19345.2, abs=0.05)
+    assert 1e6 / s.network_cutoff == pytest.approx(12.0, abs=1e-9)
+    for arg, dx in ((100, 84.0), (150, 134.4), (200, 168.0)):
+        assert 1e6 / K.paper_setup(arg).input_cutoff == pytest.approx(dx, abs=0.05)
+
+
+def test_input_disc_matches_the_authors_construction():
+    # authors: disc |f| < f0 on the 112-sample object grid (pitch 1/(112*4um)), zero-padded to 336 samples
+    s = K.paper_setup()
+    f0 = (1e-2 / 60) / (550e-9 * 1e-2)
+    k = torch.arange(112) - 56
+    ky, kx = torch.meshgrid(k, k, indexing="ij")
+    disc112 = (torch.sqrt((kx / (112 * 4e-6)) ** 2 + (ky / (112 * 4e-6)) ** 2) / f0 < 1).float()
+    authors = torch.nn.functional.pad(disc112, (112, 112, 112, 112))
+    ours = aosr.NALowPass(s.grid, s.input_radius).disc
+    assert torch.equal(ours, authors)
+
+
+def _setup(n_units=3):
+    return aosr.AOSRSetup(obj_px=24, pad=12, pixel=8e-6, input_radius=8000.0, mask_px=30, n_units=n_units)
+
+
+def test_energy_ledger_closes_and_layers_are_lossless():
+    s = _setup()
+    torch.manual_seed(0)
+    net = aosr.AOSRNN(s, seed=1).double()
+    u = torch.randn(4, s.n, s.n, dtype=torch.complex128)
+    ledger = []
+    out = net(u, ledger)
+    tot = aosr.energy_ledger(ledger)
+    rhs = tot["in"] - tot["fourier_loss"] - tot["support_loss"]
+    assert torch.allclose(out.sum(dim=(-2, -1)), rhs, rtol=1e-10)
+    assert float(tot["fourier_loss"].detach().min()) > 0 and float(tot["support_loss"].min()) > 0
+    # with the whole grid open, masks and Kerr layers are lossless
+    open_s = aosr.AOSRSetup(obj_px=48, pad=0, pixel=8e-6, input_radius=8000.0, mask_px=48, n_units=3)
+    net2 = aosr.AOSRNN(open_s, seed=2).double()
+    u2 = torch.randn(2, 48, 48, dtype=torch.complex128)
+    assert torch.allclose(net2(u2).sum(dim=(-2, -1)), (u2.abs() ** 2).sum(dim=(-2, -1)), rtol=1e-12)
+
+
+def test_identity_init_passes_the_input_and_random_init_does_not():
+    s = aosr.AOSRSetup(obj_px=48, pad=0, pixel=8e-6, input_radius=8000.0, mask_px=48, n_units=3)  # all open
+    u = torch.randn(2, s.n, s.n, dtype=torch.complex128)
+    lin = aosr.AOSRNN(s, nonlinear=False, init="identity").double()
+    assert torch.allclose(lin(u), u.abs() ** 2, atol=1e-12)
+    rnd = aosr.AOSRNN(s, nonlinear=False, init="random").double()
+    assert not torch.allclose(rnd(u), u.abs() ** 2, atol=1e-3)
+    with pytest.raises(ValueError, match="init"):
+        aosr.AOSRNN(s, init="ones")
+
+
+def test_gradcheck_through_a_unit():
+    s = aosr.AOSRSetup(obj_px=8, pad=4, pixel=8e-6, input_radius=8000.0, mask_px=10, n_units=1)
+    unit = aosr.AOSRUnit(s, generator=torch.Generator().manual_seed(0)).double()
+    u = torch.randn(1, s.n, s.n, dtype=torch.complex128, requires_grad=True)
+    assert gradcheck(lambda x: unit(x), (u,), eps=1e-6, atol=1e-6)
+    ph = unit.phase.detach().clone().requires_grad_()
+    f = lambda p: torch.func.functional_call(unit, {"phase": p}, (u.detach(),)).abs()  # noqa: E731
+    assert gradcheck(f, (ph,), eps=1e-6, atol=1e-6)
+
+
+def test_loss_is_scale_invariant_and_energy_term_rewards_light():
+    s = _setup()
+    obj = torch.rand(2, s.n, s.n)
+    out = torch.rand(2, s.n, s.n)
+    l1 = aosr.sr_loss(out, obj, s)
+    assert float(aosr.sr_loss(3 * out, obj, s)) == pytest.approx(float(l1), rel=1e-6)  # max-normalised
+    assert float(aosr.sr_loss(3 * out, obj, s, gamma=1e-3)) < float(aosr.sr_loss(out, obj, s, gamma=1e-3))
+
+
+def test_width_and_effective_resolution_helpers():
+    ps = [0.5, 1.0, 2.0, 4.0]
+    # crossings at p = 0.75 (between 0.5 and 1) and p = 3 (between 2 and 4)
+    assert aosr.intensity_width(ps, [10, 14, 14, 10], 12) == pytest.approx(3.0 - 0.75)
+    assert aosr.intensity_width(ps, [10, 11, 11, 10], 12) == 0.0
+    curve = ([1000.0, 2000.0, 3000.0], [10.0, 12.0, 14.0])
+    assert aosr.effective_resolution(13.0, curve) == pytest.approx(1 / 2500.0)
+    assert aosr.effective_resolution(20.0, curve) == pytest.approx(1 / 3000.0)
+
+
+def test_d2nn_checks_its_sampling_and_detectors_are_disjoint():
+    s = _setup()
+    with pytest.raises(ol.SamplingError):
+        aosr.D2NN(s, 1.0)  # 1 m between layers on a 288 um grid cannot be sampled
+    m = aosr.detector_masks(s)
+    assert m.shape[0] == 10 and float(m.sum(0).max()) == 1.0
+
+
+def test_unknown_parameter_and_bad_dataset():
+    import yaml
+    from pathlib import Path
+    p = yaml.safe_load((Path(__file__).parents[1] / "params" / "kleiner2025" / "tiny.yaml").read_text())
+    with pytest.raises(KeyError, match="unknown kleiner2025 parameters"):
+        K.setup({**p, "n_unit": 3})
+    with pytest.raises(ValueError, match="third_dataset"):
+        K.setup({**p, "third_dataset": "doodles"})
