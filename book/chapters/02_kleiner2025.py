@@ -249,7 +249,8 @@ results.claim("na_trend", "The resolution gain grows as the input NA falls", gai
 #
 # The mean power spectrum (MNIST test set) just before each unit's mask, along $f_y = 0$. Black dashed:
 # the input NA; red dotted: the network's NA (the mask aperture). Everything outside the red lines is
-# lost at that unit. The ledger below closes exactly: output power = input power minus what the Fourier
+# lost at that unit; light the unit sends outside the object region is lost at its image-plane support
+# (at this grid most of the loss happens there, since the grid's band ends not far beyond the mask). The ledger below closes exactly: output power = input power minus what the Fourier
 # apertures and the image-plane supports remove (masks and Kerr layers are lossless).
 
 # %%
@@ -273,8 +274,9 @@ for i, (a, e) in enumerate(zip(np.atleast_1d(axes), ledger)):
     a.axvspan(S.network_cutoff / 2e3, fxs.max() / 1e3, color="r", alpha=0.1)
     a.axvspan(fxs.min() / 1e3, -S.network_cutoff / 2e3, color="r", alpha=0.1)
     lk = float((e["fourier_loss"] / e["in"]).mean())
+    ls = float((e["support_loss"] / e["in"]).mean())
     leak.append(lk)
-    a.set_title(f"unit {i + 1}: {100 * lk:.1f}% lost", fontsize=8)
+    a.set_title(f"unit {i + 1}: {100 * lk:.1f}% past NA\n{100 * ls:.1f}% off the support", fontsize=8)
     a.set_xlabel(r"$f_x$ (1/mm)")
 np.atleast_1d(axes)[0].set_ylabel("power spectrum (norm.)")
 fig.tight_layout()
