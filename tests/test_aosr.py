@@ -109,3 +109,19 @@ def test_unknown_parameter_and_bad_dataset():
         K.setup({**p, "n_unit": 3})
     with pytest.raises(ValueError, match="third_dataset"):
         K.setup({**p, "third_dataset": "doodles"})
+
+
+def test_polychromatic_network_reduces_to_the_monochromatic_one():
+    s = _setup()
+    mono = aosr.AOSRNN(s, seed=3).double()
+    poly = aosr.PolyAOSRNN(s, [550e-9], seed=3).double()
+    u = torch.randn(2, s.n, s.n, dtype=torch.complex128)
+    assert torch.allclose(poly(u[:, None]), mono(u), atol=1e-10)
+    # red sees the designed mask compressed in frequency: its aperture passes fewer samples than blue's
+    p3 = aosr.PolyAOSRNN(s, [400e-9, 550e-9, 700e-9], seed=3)
+    pup = p3.pupils(p3.base.units[0])
+    open_ = (pup.abs() > 0).sum(dim=(-2, -1)).tolist()
+    assert open_[0] > open_[1] > open_[2]
+    x = aosr.prepare_poly_inputs(torch.rand(2, s.n, s.n), s, [400e-9, 550e-9, 700e-9])
+    assert x.shape == (2, 3, s.n, s.n)
+    assert torch.allclose((x.abs() ** 2).sum(), ((x.abs() ** 2).sum(dim=1)).sum())

@@ -17,7 +17,7 @@ from ..nn import aosr
 
 PARAMS = ("scale", "seed", "obj_px", "pad", "pixel_um", "mask_px", "n_units", "kerr_weight", "radius_arg",
           "n_train", "n_test", "epochs", "batch", "lr", "lr_step_epochs", "gammas", "ir_max", "p_eval", "third_dataset",
-          "d2nn_spacing_mm", "classifier_epochs", "checkpoint_dir", "init", "ir_draw", "ir_epochs")
+          "d2nn_spacing_mm", "classifier_epochs", "checkpoint_dir", "init", "ir_draw", "ir_epochs", "poly_epochs")
 
 DATASETS = ("mnist", "fashion_mnist", "quickdraw", "imagenette_gray")
 LABELS = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "quickdraw": "Quick, Draw!",

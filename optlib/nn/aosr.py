@@ -304,13 +304,16 @@ def evaluate_sr(net: nn.Module, inputs: torch.Tensor, objects: torch.Tensor, set
         out = net(u)
         t = setup.crop(objects[s:s + batch])
         o = normalised(out, setup)
-        lr = normalised(u.real ** 2 + u.imag ** 2, setup)
+        i_in = u.real ** 2 + u.imag ** 2
+        if i_in.dim() == out.dim() + 1:  # several wavelengths: incoherent sum
+            i_in = i_in.sum(dim=1)
+        lr = normalised(i_in, setup)
         res["psnr"] += float(psnr(o, t, dim=(-2, -1)).sum())
         res["psnr_in"] += float(psnr(lr, t, dim=(-2, -1)).sum())
         res["ssim"] += float(ssim(o, t, reduction="none").sum())
         res["ssim_in"] += float(ssim(lr, t, reduction="none").sum())
         e_out += float(setup.crop(out).sum())
-        e_in += float(setup.crop(u.real ** 2 + u.imag ** 2).sum())
+        e_in += float(setup.crop(i_in).sum())
     res = {k: v / n for k, v in res.items()}
     res["energy"] = e_out / e_in
     return res
@@ -397,3 +400,57 @@ def class_logits(out: torch.Tensor, masks: torch.Tensor, temperature: float = 20
     """Detector powers normalised to their sum, times ``temperature``: logits for cross-entropy."""
     e = torch.einsum("bhw,khw->bk", out, masks)
     return temperature * e / e.sum(dim=-1, keepdim=True).clamp_min(1e-12)
+
+
+class PolyAOSRNN(nn.Module):
+    """AOSRNN under several wavelengths at once (Supplementary Note 10 of the paper).
+
+    The input field has one channel per wavelength, ``(B, C, G, G)``, mutually incoherent. With fixed 4f
+    lenses, spatial frequency nu of wavelength lambda reaches the Fourier plane at x = lambda f nu, so the
+    physical mask (pixelated, designed on the grid of ``design_wavelength``) is seen by wavelength lambda
+    rescaled by lambda / lambda_0 in frequency (nearest-neighbour resampling, zero outside). The Kerr layer
+    responds to the total intensity of all wavelengths. The output is the total intensity.
+    """
+
+    def __init__(self, setup: AOSRSetup, wavelengths, design_wavelength: float = 550e-9, seed: int = 0,
+                 init: str = "random"):
+        super().__init__()
+        self.setup = setup
+        self.base = AOSRNN(setup, nonlinear=True, seed=seed, init=init)
+        n = setup.n
+        k = torch.arange(n, dtype=torch.float64) - n // 2
+        grids = []
+        for wl in wavelengths:
+            src = k * (float(wl) / design_wavelength) + n // 2  # source sample index on the design grid
+            norm = ((2 * src + 1) / n - 1).to(torch.float32)
+            gy, gx = torch.meshgrid(norm, norm, indexing="ij")
+            grids.append(torch.stack([gx, gy], dim=-1))
+        self.register_buffer("grids", torch.stack(grids))  # (C, G, G, 2)
+        self.wavelengths = [float(w) for w in wavelengths]
+
+    def pupils(self, unit: AOSRUnit) -> torch.Tensor:
+        p = unit.pupil()
+        re_im = torch.stack([p.real, p.imag])[None].expand(self.grids.shape[0], 2, *p.shape)
+        s = F.grid_sample(re_im.to(self.grids.dtype), self.grids, mode="nearest", padding_mode="zeros",
+                          align_corners=False)
+        return torch.complex(s[:, 0], s[:, 1])
+
+    def forward(self, u: torch.Tensor, ledger=None) -> torch.Tensor:
+        for unit in self.base.units:
+            V = fft_c(u) * self.pupils(unit).to(u.dtype)
+            w = ifft_c(V) * unit.support
+            if unit.kerr_weight:
+                I = (w.real ** 2 + w.imag ** 2).sum(dim=-3, keepdim=True)
+                w = w * torch.polar(torch.ones_like(I), unit.kerr_weight * I)
+            u = w
+        return (u.real ** 2 + u.imag ** 2).sum(dim=-3)
+
+
+def prepare_poly_inputs(objects: torch.Tensor, setup: AOSRSetup, wavelengths, design_wavelength: float = 550e-9):
+    """Fields (N, C, G, G): the object's intensity split equally over C wavelengths, each imaged with the same
+    NA, so its cutoff radius scales as design_wavelength / lambda."""
+    chans = []
+    for wl in wavelengths:
+        lp = NALowPass(setup.grid, setup.input_radius * design_wavelength / float(wl))
+        chans.append(prepare_inputs(objects / len(wavelengths), lp))
+    return torch.stack(chans, dim=1)
