@@ -1,5 +1,7 @@
 """Differentiable sequential ray tracing (float64 by default): surfaces, rays, lenses."""
+from . import prescription
 from .lens import Rays, SequentialLens
+from .prescription import library, load, read_zmx, write_zmx
 from .surfaces import Surface, refract
 
 COOKE_TRIPLET_ROWS = [
@@ -13,4 +15,5 @@ COOKE_TRIPLET_ROWS = [
     (-18.38235, 0.0, "air", 7.5),
 ]
 
-__all__ = ["Rays", "SequentialLens", "Surface", "refract", "COOKE_TRIPLET_ROWS"]
+__all__ = ["Rays", "SequentialLens", "Surface", "refract", "COOKE_TRIPLET_ROWS", "prescription", "library", "load",
+           "read_zmx", "write_zmx"]

@@ -78,7 +78,8 @@ class Surface:
         n = torch.stack([-2 * dzs * p[..., 0], -2 * dzs * p[..., 1], torch.ones_like(dzs)], dim=-1)
         n = n / torch.linalg.norm(n, dim=-1, keepdim=True)
         resid = (p[..., 2] - z0 - zs).detach().abs()
-        valid = ok & (resid < 1e-9) & (s.detach() <= self.semi_diameter ** 2 * (1 + 1e-12)) & (t.detach() > -1e-12)
+        # sequential tracing: the next surface may lie behind the ray (negative t), as in Zemax
+        valid = ok & (resid < 1e-9) & (s.detach() <= self.semi_diameter ** 2 * (1 + 1e-12))
         return t, p, n, valid
 
 
