@@ -103,3 +103,26 @@ def test_bad_prescriptions_are_refused():
         SequentialLens.from_rows([(50, 5, "N-BK7", 0)], 10)
     with pytest.raises(KeyError, match="unknown material"):
         SequentialLens.from_rows([(50, 5, "unobtainium", 5)], 10)
+
+
+def test_geometric_psf_splatting_conserves_and_differentiates():
+    from optlib import Grid
+    from optlib.psf import geometric_psf
+    g = Grid(8, 1e-6)
+    on_sample = torch.tensor([[0.0, 0.0]], dtype=torch.float64)
+    psf = geometric_psf(on_sample, g)
+    assert float(psf[4, 4]) == 1.0 and float(psf.sum()) == 1.0
+    half = torch.tensor([[0.5e-6, 0.5e-6]], dtype=torch.float64)
+    assert torch.allclose(geometric_psf(half, g)[4:6, 4:6], torch.full((2, 2), 0.25, dtype=torch.float64))
+    outside = torch.tensor([[1e-3, 0.0], [0.0, 0.0]], dtype=torch.float64)
+    assert float(geometric_psf(outside, g).sum()) == 0.5  # the ray off the grid is dropped
+    x = torch.tensor([[0.3e-6, -0.2e-6]], dtype=torch.float64, requires_grad=True)
+    geometric_psf(x, g)[4, 5].backward()
+    assert float(x.grad[0, 0]) == pytest.approx(0.8 / 1e-6)  # d/dx of (ax)(1 - ay) with ay = 0.2 -> 0.8 per pitch
+    # a traced lens: the perfect asphere's PSF is concentrated in the central samples
+    lens, _ = _planoconvex(-materials.get("N-BK7").n(WL) ** 2)
+    out = lens.trace(lens.collimated(WL, 5e-3, 32), to_sensor=False)
+    lens.sensor_z = lens.best_focus(out)
+    hits = lens.trace(lens.collimated(WL, 5e-3, 32))
+    psf = geometric_psf(hits.o[hits.valid][:, :2], Grid(16, 0.5e-6))
+    assert float(psf[7:9, 7:9].sum()) > 0.99
