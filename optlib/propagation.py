@@ -17,6 +17,7 @@ for plain-number distances and wavelengths are cached, so repeated propagation c
 """
 from __future__ import annotations
 
+import functools
 import math
 from collections import OrderedDict
 from typing import Optional, Union
@@ -90,6 +91,13 @@ def _transfer_function(kind: str, shape_pad, pitch, wavelength: torch.Tensor, z,
     return H
 
 
+@functools.lru_cache(maxsize=256)
+def _grid_check(kind: str, shape, pitch, wavelength: float, z: float, padding: float, bandwidth):
+    """(valid, reason, fix) of the planner's data-independent test, cached: it depends only on numbers."""
+    c = plan_propagation(Grid(shape, pitch), wavelength, z, padding, bandwidth=bandwidth).checks[kind]
+    return c.valid, c.reason, c.fix
+
+
 def _measured_loss(U: torch.Tensor, H: torch.Tensor, wavelength: torch.Tensor, g: Grid) -> float:
     """Fraction of the propagating spectral power that the band limit in ``H`` removes."""
     fy, fx = g.freqs(device=U.device, dtype=torch.float64)
@@ -112,12 +120,12 @@ def _tf_propagate(field: Field, z, kind: str, padding: float, check: Union[bool,
     need_measure = False
     if check:
         for wl in field.wavelength.detach().flatten().tolist():
-            c = plan_propagation(g, wl, _scalar(z), padding, bandwidth=bandwidth).checks[kind]
-            if not c.valid:
+            valid, reason_wl, fix_wl = _grid_check(kind, g.shape, g.pitch, wl, _scalar(z), padding, bandwidth)
+            if not valid:
                 if check == "strict" or bandwidth is not None:
-                    raise SamplingError(f"propagate(method={kind!r}): {c.reason}. Fix: {c.fix}")
+                    raise SamplingError(f"propagate(method={kind!r}): {reason_wl}. Fix: {fix_wl}")
                 need_measure = True
-                reason, fix = c.reason, c.fix
+                reason, fix = reason_wl, fix_wl
     up = pad_centered(field.u, shape_pad)
     U = torch.fft.fft2(up)
     if need_measure:

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from optlib import materials
-from optlib.rays import COOKE_TRIPLET_ROWS, SequentialLens, Surface, refract
+from optlib.rays import SequentialLens, Surface, library, refract
 
 WL = 587.5618e-9
 
@@ -19,7 +19,7 @@ def test_thick_singlet_efl_matches_lensmaker():
 
 
 def test_cooke_triplet_first_order_and_real_focus_agree():
-    lens = SequentialLens.from_rows(COOKE_TRIPLET_ROWS, 37.352)
+    lens = library("cooke_triplet")
     par = lens.paraxial(WL)
     assert par["efl"] == pytest.approx(49.81e-3, rel=3e-3)  # the DeepLens value recorded in the notes
     # a thin pencil of real rays focuses where the paraxial trace says

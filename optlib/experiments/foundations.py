@@ -9,6 +9,8 @@ import math
 from dataclasses import dataclass
 from typing import Dict, List
 
+import torch
+
 from .. import budget
 from ..grid import Grid
 from ..sampling import plan_propagation
@@ -93,7 +95,7 @@ def dry_run(p: Dict) -> Dict:
 
     def add(name, shape, count, ok, note=""):
         rows.append({"step": name, "shape": tuple(shape), "valid": bool(ok), "note": note,
-                     "bytes": budget.fft_bytes(shape, dtype=__import__("torch").complex128),
+                     "bytes": budget.fft_bytes(shape, dtype=torch.complex128),
                      "seconds": budget.fft_time(shape, count)})
 
     a = s["airy"]
