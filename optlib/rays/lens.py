@@ -7,9 +7,15 @@ from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
 import torch
+import torch.utils.checkpoint
 
 from .. import materials
-from .surfaces import Surface, refract
+from .surfaces import Surface, refract, refract_xyz
+
+
+def _f(x) -> float:
+    """A plain float of a number or (possibly grad-tracking) 0-d tensor."""
+    return float(x.detach()) if isinstance(x, torch.Tensor) else float(x)
 
 
 @dataclass
@@ -39,8 +45,8 @@ class SequentialLens:
                  object_medium: str = "air"):
         if len(surfaces) != len(materials_after):
             raise ValueError("one material (after the surface) is needed per surface")
-        zs = [float(s.z) for s in surfaces]
-        if any(b < a for a, b in zip(zs, zs[1:])) or float(sensor_z) < zs[-1]:
+        zs = [_f(s.z) for s in surfaces]
+        if any(b < a for a, b in zip(zs, zs[1:])) or _f(sensor_z) < zs[-1]:
             raise ValueError(f"surfaces must be ordered along +z and the sensor behind them: {zs}, sensor {sensor_z}")
         self.surfaces = list(surfaces)
         self.materials = [materials.get(m) for m in materials_after]
@@ -67,69 +73,230 @@ class SequentialLens:
         return cls(surfs, mats, (z + sensor_distance) * unit, object_medium)
 
     # --- first-order optics ---------------------------------------------------------------------
-    def paraxial(self, wavelength: float):
-        """EFL, BFL (from the last surface), and the paraxial image distance, from a y-nu trace of a ray
-        parallel to the axis. The paraxial curvature of an asphere includes its a2 term: c + 2 a2."""
-        y, nu = 1e-3, 0.0  # height (m), n * slope
-        n = self.object_medium.n(wavelength)
-        prev_z = float(self.surfaces[0].z)
-        for s, m in zip(self.surfaces, self.materials):
-            y = y + (float(s.z) - prev_z) * nu / n
-            c = float(s.c) + (2 * float(s.coeffs[0]) if s.coeffs else 0.0)
+    def stop_index(self) -> int:
+        """Index of the aperture stop: the surface flagged ``stop``, else the first surface."""
+        flagged = [i for i, s in enumerate(self.surfaces) if s.stop]
+        return flagged[0] if flagged else 0
+
+    def _abcd(self, wavelength: float, first: int, last: int, n_in: float):
+        """Paraxial matrix in (y, n u) from the vertex plane of surface ``first`` (just before it, index
+        ``n_in``) to just after surface ``last - 1``. Returns the 2x2 matrix (nested lists) and the index
+        after. The paraxial curvature of an asphere includes its a2 term: c + 2 a2."""
+        A, B, C, D = 1.0, 0.0, 0.0, 1.0
+        n, prev_z = n_in, _f(self.surfaces[first].z)
+        for s, m in zip(self.surfaces[first:last], self.materials[first:last]):
+            t = _f(s.z) - prev_z
+            A, B = A + t / n * C, B + t / n * D
+            c = _f(s.c) + (2 * _f(s.coeffs[0]) if s.coeffs else 0.0)
             n2 = m.n(wavelength)
-            nu = nu - y * (n2 - n) * c
-            n, prev_z = n2, float(s.z)
-        u = nu / n
-        efl = -1e-3 / u
-        bfl = -y / u
-        return {"efl": efl, "bfl": bfl, "image_z": prev_z + bfl}
+            phi = (n2 - n) * c
+            C, D = C - phi * A, D - phi * B
+            n, prev_z = n2, _f(s.z)
+        return (A, B, C, D), n
+
+    def paraxial(self, wavelength: float):
+        """First-order data (metres) from paraxial matrices at ``wavelength`` (m): ``efl``, ``bfl`` (from
+        the last vertex), paraxial ``image_z`` of an object at infinity, entrance and exit pupils (the
+        stop's images in object and image space: ``entrance_pupil_z``, ``entrance_pupil_radius``,
+        ``exit_pupil_z``, ``exit_pupil_radius``) and ``f_number`` = EFL / entrance-pupil diameter."""
+        n0 = self.object_medium.n(wavelength)
+        N = len(self.surfaces)
+        (A, B, C, D), n_img = self._abcd(wavelength, 0, N, n0)
+        if C == 0:
+            raise ValueError("the lens is afocal (zero power): EFL, BFL and F-number are undefined")
+        efl = -n_img / C  # focal length measured in image space (equals n' / power)
+        bfl = -n_img * A / C
+        z_last = _f(self.surfaces[-1].z)
+        out = {"efl": efl, "bfl": bfl, "image_z": z_last + bfl}
+        i = self.stop_index()
+        r_stop = _f(self.surfaces[i].semi_diameter)
+        (Af, Bf, _, _), _ = self._abcd(wavelength, 0, i, n0)  # object space (first vertex) -> stop plane
+        if Af == 0:
+            raise ValueError("the stop is imaged to infinity in object space (telecentric); no entrance pupil")
+        out["entrance_pupil_z"] = _f(self.surfaces[0].z) + n0 * Bf / Af
+        out["entrance_pupil_radius"] = abs(r_stop / Af)
+        n_stop = self.object_medium.n(wavelength) if i == 0 else self.materials[i - 1].n(wavelength)
+        (Ar, Br, Cr, Dr), _ = self._abcd(wavelength, i, N, n_stop)  # stop plane -> after the last surface
+        if Dr == 0:
+            raise ValueError("the stop is imaged to infinity in image space (telecentric); no exit pupil")
+        out["exit_pupil_z"] = z_last - n_img * Br / Dr
+        out["exit_pupil_radius"] = abs(r_stop / Dr)
+        out["f_number"] = efl / (2 * out["entrance_pupil_radius"])
+        return out
 
     # --- real rays ----------------------------------------------------------------------------------
-    def collimated(self, wavelength: float, radius: float, n_side: int = 64, angle: float = 0.0,
-                   dtype=torch.float64, device=None) -> Rays:
-        """A square grid of parallel rays within ``radius`` (m) at field ``angle`` (rad, in the y-z plane),
-        starting on the plane just before the first surface."""
+    @staticmethod
+    def _direction(angle, dtype, device):
+        """Unit direction of a collimated beam at field ``angle`` (rad): a number (in the y-z plane) or a
+        pair (theta_x, theta_y) with direction proportional to (tan theta_x, tan theta_y, 1)."""
+        ax, ay = (0.0, float(angle)) if not isinstance(angle, (tuple, list)) else (float(angle[0]), float(angle[1]))
+        v = torch.tensor([math.tan(ax), math.tan(ay), 1.0], dtype=dtype, device=device)
+        return v / torch.linalg.norm(v)
+
+    @staticmethod
+    def _disc_grid(n_side, dtype, device):
         t = (torch.arange(n_side, dtype=dtype, device=device) + 0.5) / n_side * 2 - 1
-        yy, xx = torch.meshgrid(t * radius, t * radius, indexing="ij")
-        keep = (xx ** 2 + yy ** 2) <= radius ** 2
-        x, y = xx[keep], yy[keep]
-        z0 = float(self.surfaces[0].z) - 1e-3
+        yy, xx = torch.meshgrid(t, t, indexing="ij")
+        keep = (xx ** 2 + yy ** 2) <= 1
+        return xx[keep], yy[keep]
+
+    def collimated(self, wavelength: float, radius: float, n_side: int = 64, angle=0.0,
+                   dtype=torch.float64, device=None) -> Rays:
+        """A square grid of parallel rays within ``radius`` (m) at field ``angle`` (rad, see
+        ``_direction``), starting on the plane 1 mm before the first vertex, centred on the axis (no aiming;
+        see :meth:`aimed` for rays that fill the stop)."""
+        x, y = self._disc_grid(n_side, dtype, device)
+        x, y = x * radius, y * radius
+        z0 = _f(self.surfaces[0].z) - 1e-3
         o = torch.stack([x, y, torch.full_like(x, z0)], -1)
-        d = torch.tensor([0.0, math.sin(angle), math.cos(angle)], dtype=dtype, device=device).expand_as(o).clone()
-        return Rays(o, d, wavelength)
+        d = self._direction(angle, dtype, device).expand_as(o).clone()
+        return Rays(o, d, wavelength, self._plane_wave_opl(o, d, wavelength))
+
+    def _plane_wave_opl(self, o, d, wavelength):
+        """Starting optical path of parallel rays so that they begin on one wavefront (the plane through
+        the origin normal to ``d``): n0 d . o (m)."""
+        return self.object_medium.n(wavelength) * (o * d).sum(-1)
 
     def point_source(self, wavelength: float, source_z: float, radius: float, n_side: int = 64,
-                     dtype=torch.float64, device=None) -> Rays:
-        """Rays from an on-axis point at ``source_z`` (m, negative: in front of the lens) aimed at a grid of
-        radius ``radius`` (m) on the first surface's vertex plane."""
-        t = (torch.arange(n_side, dtype=dtype, device=device) + 0.5) / n_side * 2 - 1
-        yy, xx = torch.meshgrid(t * radius, t * radius, indexing="ij")
-        keep = (xx ** 2 + yy ** 2) <= radius ** 2
-        z1 = torch.full_like(xx[keep], float(self.surfaces[0].z))
-        target = torch.stack([xx[keep], yy[keep], z1], -1)
-        o = torch.tensor([0.0, 0.0, float(source_z)], dtype=dtype, device=device).expand_as(target).clone()
+                     dtype=torch.float64, device=None, source_xy=(0.0, 0.0)) -> Rays:
+        """Rays from the point (``source_xy``, ``source_z``) (m; negative z: in front of the lens) aimed at a
+        grid of radius ``radius`` (m) on the first surface's vertex plane."""
+        x, y = self._disc_grid(n_side, dtype, device)
+        target = torch.stack([x * radius, y * radius, torch.full_like(x, _f(self.surfaces[0].z))], -1)
+        o = torch.tensor([float(source_xy[0]), float(source_xy[1]), float(source_z)], dtype=dtype,
+                         device=device).expand_as(target).clone()
         d = target - o
         return Rays(o, d / torch.linalg.norm(d, dim=-1, keepdim=True), wavelength)
 
-    def trace(self, rays: Rays, to_sensor: bool = True) -> Rays:
-        """Trace through every surface (refraction, clipping by semi-diameter, TIR -> invalid, never NaN),
-        accumulating optical path length; then to the sensor plane if ``to_sensor``."""
-        o, d, opl, valid = rays.o, rays.d, rays.opl, rays.valid.clone()
+    def _launch(self, uv, angle, source, z_start, dtype, device):
+        """Rays through points ``uv`` (N, 2) on the plane ``z_start``: parallel at ``angle`` or from
+        ``source`` (x, y, z)."""
+        if source is None:
+            d = self._direction(angle, dtype, device).expand(uv.shape[0], 3)
+            o = torch.cat([uv, torch.full_like(uv[:, :1], z_start)], -1)
+            return o, d.clone()
+        src = torch.tensor([float(v) for v in source], dtype=dtype, device=device).expand(uv.shape[0], 3)
+        target = torch.cat([uv, torch.full_like(uv[:, :1], z_start)], -1)
+        d = target - src
+        return src.clone(), d / torch.linalg.norm(d, dim=-1, keepdim=True)
+
+    def aimed(self, wavelength: float, pupil: torch.Tensor, angle=0.0, source=None, iters: int = 8,
+              tol: float = 1e-12) -> Rays:
+        """Real-ray aiming: rays that cross the stop plane at ``pupil`` (N, 2), normalised stop coordinates
+        (|p| <= 1 fills the stop), for a collimated beam at field ``angle`` (rad) or from a point ``source``
+        (x, y, z) in metres. Starts from the paraxial entrance pupil and solves each ray's 2x2 problem by
+        Newton with finite-difference Jacobians until the stop-plane miss is below ``tol`` (m). Rays that
+        cannot reach the stop stay in the bundle, marked invalid by the trace."""
+        dtype, device = pupil.dtype, pupil.device
+        par = self.paraxial(wavelength)
+        i = self.stop_index()
+        r_stop = _f(self.surfaces[i].semi_diameter)
+        z_start = _f(self.surfaces[0].z) - 1e-3
+        target = pupil * r_stop
+        # paraxial guess: the entrance-pupil point, carried back to the start plane along the chief direction
+        r_ep, z_ep = par["entrance_pupil_radius"], par["entrance_pupil_z"]
+        if source is None:
+            d0 = self._direction(angle, dtype, device)
+            uv = pupil * r_ep + (d0[:2] / d0[2]) * (z_start - z_ep)
+        else:
+            sx, sy, sz = (float(v) for v in source)
+            ep = pupil * r_ep
+            s = (z_start - sz) / (z_ep - sz)
+            uv = torch.stack([sx + s * (ep[:, 0] - sx), sy + s * (ep[:, 1] - sy)], -1)
+        h = 1e-7 * max(r_ep, 1e-6)
+        with torch.no_grad():
+            for _ in range(iters):
+                both = torch.cat([uv, uv + torch.tensor([h, 0.0], dtype=dtype, device=device),
+                                  uv + torch.tensor([0.0, h], dtype=dtype, device=device)])
+                o, d = self._launch(both, angle, source, z_start, dtype, device)
+                hit = self.trace(Rays(o, d, wavelength), to_sensor=False, upto=i + 1, clip=False).o[:, :2]
+                p0, px, py = hit.chunk(3)
+                err = p0 - target
+                if float(err.abs().max()) < tol:
+                    break
+                jx, jy = (px - p0) / h, (py - p0) / h  # columns of the Jacobian d(stop)/d(start)
+                det = jx[:, 0] * jy[:, 1] - jy[:, 0] * jx[:, 1]
+                det = torch.where(det.abs() > 1e-30, det, torch.ones_like(det))
+                du = (jy[:, 1] * err[:, 0] - jy[:, 0] * err[:, 1]) / det
+                dv = (-jx[:, 1] * err[:, 0] + jx[:, 0] * err[:, 1]) / det
+                uv = uv - torch.stack([du, dv], -1)
+        o, d = self._launch(uv, angle, source, z_start, dtype, device)
+        return Rays(o, d, wavelength, self._plane_wave_opl(o, d, wavelength) if source is None else None)
+
+    def pupil_bundle(self, wavelength: float, n_side: int = 64, angle=0.0, source=None,
+                     dtype=torch.float64, device=None):
+        """Aimed rays on a square grid of ``n_side`` samples across the stop (those inside the disc), and
+        their normalised pupil coordinates (N, 2)."""
+        x, y = self._disc_grid(n_side, dtype, device)
+        pupil = torch.stack([x, y], -1)
+        return self.aimed(wavelength, pupil, angle, source), pupil
+
+    def chief_ray(self, wavelength: float, angle=0.0, source=None, dtype=torch.float64, device=None) -> Rays:
+        """The ray through the centre of the stop (aimed), for a field ``angle`` (rad) or a ``source``."""
+        return self.aimed(wavelength, torch.zeros(1, 2, dtype=dtype, device=device), angle, source)
+
+    def marginal_ray(self, wavelength: float, source=None, dtype=torch.float64, device=None) -> Rays:
+        """The on-axis ray through the stop's edge (in y)."""
+        return self.aimed(wavelength, torch.tensor([[0.0, 1.0]], dtype=dtype, device=device), 0.0, source)
+
+    def trace(self, rays: Rays, to_sensor: bool = True, upto: Optional[int] = None,
+              chunk: int = 1 << 17, clip: bool = True) -> Rays:
+        """Trace through the surfaces (all, or the first ``upto``): refraction, clipping by semi-diameter,
+        TIR -> invalid (never NaN), accumulating optical path length (m); then to the sensor plane if
+        ``to_sensor``. ``clip=False`` ignores semi-diameters (used by ray aiming). Directions must point
+        along +z (sequential tracing). Large bundles are traced in
+        chunks of ``chunk`` rays, so the working set of the long chain of elementwise operations stays in
+        cache (about 1.7x faster at 1e6 rays on this CPU; results are identical)."""
+        N = rays.o.shape[0] if rays.o.dim() == 2 else 0
+        if N > chunk:
+            # with gradients, each chunk is checkpointed: its graph is rebuilt during backward instead of
+            # keeping ~400 saved tensors per ray alive (the page faults of that dominate otherwise)
+            ckpt = torch.is_grad_enabled()
+            parts = []
+            for i in range(0, N, chunk):
+                sl = (rays.o[i:i + chunk], rays.d[i:i + chunk], rays.opl[i:i + chunk], rays.valid[i:i + chunk])
+                fn = lambda o, d, opl, v: self._trace_tensors(Rays(o, d, rays.wavelength, opl, v), to_sensor, upto, clip)
+                parts.append(torch.utils.checkpoint.checkpoint(fn, *sl, use_reentrant=False) if ckpt else fn(*sl))
+            o, d, opl, valid = (torch.cat(x) for x in zip(*parts))
+            return Rays(o, d, rays.wavelength, opl, valid)
+        return self._trace_one(rays, to_sensor, upto, clip)
+
+    def _trace_one(self, rays: Rays, to_sensor: bool, upto: Optional[int], clip: bool = True) -> Rays:
+        o, d, opl, valid = self._trace_tensors(rays, to_sensor, upto, clip)
+        return Rays(o, d, rays.wavelength, opl, valid)
+
+    def _trace_tensors(self, rays: Rays, to_sensor: bool, upto: Optional[int], clip: bool = True):
+        ox, oy, oz = rays.o.unbind(-1)
+        dx, dy, dz = rays.d.unbind(-1)
+        opl, valid = rays.opl, rays.valid
         n1 = self.object_medium.n(rays.wavelength)
-        for s, m in zip(self.surfaces, self.materials):
-            t, p, nrm, ok = s.intersect(o, d)
+        last = len(self.surfaces) if upto is None else upto
+        for s, m in zip(self.surfaces[:last], self.materials[:last]):
+            t, (ox, oy, oz), (nx, ny, nz), ok = s.intersect_xyz(ox, oy, oz, dx, dy, dz, clip=clip)
             n2 = m.n(rays.wavelength)
             opl = opl + n1 * t
-            d, tir = refract(d, nrm, n1, n2)
-            valid = valid & ok & tir
-            o, n1 = p, n2
-        if to_sensor:
-            zs = self.sensor_z if isinstance(self.sensor_z, torch.Tensor) else torch.tensor(float(self.sensor_z), dtype=o.dtype)
-            t = (zs - o[..., 2]) / d[..., 2]
-            o = o + t[..., None] * d
+            if n2 != n1:
+                dx, dy, dz, tir = refract_xyz(dx, dy, dz, nx, ny, nz, n1, n2)
+                ok = ok & tir
+            valid = valid & ok
+            n1 = n2
+        if to_sensor and upto is None:
+            zs = self.sensor_z if isinstance(self.sensor_z, torch.Tensor) else torch.tensor(float(self.sensor_z), dtype=ox.dtype)
+            t = (zs - oz) / dz
+            ox, oy, oz = ox + t * dx, oy + t * dy, oz + t * dz
             opl = opl + n1 * t
+        o = torch.stack([ox, oy, oz], -1)
         o = torch.where(valid[..., None], o, torch.zeros_like(o))
-        return Rays(o, d, rays.wavelength, opl, valid)
+        return o, torch.stack([dx, dy, dz], -1), opl, valid
+
+    def spot_diagram(self, wavelength: float, angle=0.0, n_side: int = 32, source=None):
+        """Sensor-plane hits (N, 2) in metres relative to the chief ray's hit, of an aimed bundle filling
+        the stop, with the chief hit (2,). Invalid (vignetted) rays are dropped."""
+        with torch.no_grad():
+            rays, _ = self.pupil_bundle(wavelength, n_side, angle, source)
+            out = self.trace(rays)
+            chief = self.trace(self.chief_ray(wavelength, angle, source)).o[0, :2]
+        return out.o[out.valid][:, :2] - chief, chief
 
     @staticmethod
     def rms_spot(rays: Rays) -> torch.Tensor:

@@ -3,9 +3,10 @@
 Even asphere sag (the standard form, as in Tables 4 and 5 of Ho et al. 2024):
     z(r) = c r^2 / (1 + sqrt(1 - (1 + k) c^2 r^2)) + sum_i a_{2i} r^{2i},  i = 1..6
 with curvature c = 1/R (1/m), conic k and coefficients a_{2i} (m^(1-2i)). A sphere is k = 0, a = 0; a plane
-is c = 0. Intersections are found by Newton's method in float64 without gradient tracking, then one more
-Newton step with gradients, so gradients flow through the converged point (implicit differentiation),
-not through the iterations.
+is c = 0. Conic surfaces are quadrics, so their intersections are closed-form (the root of a quadratic on
+the vertex branch). Aspheric terms add Newton's method in float64 from that root without gradient tracking,
+then one more Newton step with gradients, so gradients flow through the converged point (implicit
+differentiation), not through the iterations.
 """
 from __future__ import annotations
 
@@ -49,38 +50,78 @@ class Surface:
             z = z + a * p
         return z, dz, valid
 
+    def intersect_xyz(self, ox, oy, oz, dx, dy, dz, iters: int = 20, clip: bool = True):
+        """Component form of :meth:`intersect` (the fast path used by :class:`SequentialLens`).
+
+        Conic surfaces (spheres, paraboloids, ...) are quadrics: the hit is the root of a quadratic in t
+        on the vertex branch, in closed form and differentiable as is. Aspheric terms add a Newton
+        refinement from that root (float64, no graph), then one differentiable Newton step, so gradients
+        flow through the converged point, not the iterations. Returns t, the hit point (x, y, z), the unit
+        normal (pointing +z) and the validity mask (``clip=False`` ignores the semi-diameter).
+        """
+        z0 = self._s(self.z, ox)
+        c, k = self._s(self.c, ox), self._s(self.k, ox)
+        zl = oz - z0  # origin relative to the vertex
+        if self.is_plane():
+            t = -zl / dz
+            x, y = ox + t * dx, oy + t * dy
+            valid = (x * x + y * y <= self.semi_diameter ** 2 * (1 + 1e-9)) | (not clip)
+            nz = torch.ones_like(x)
+            return t, (x, y, z0 + zl + t * dz), (torch.zeros_like(x), torch.zeros_like(x), nz), valid
+        kp = 1 + k
+        # c (x^2 + y^2 + (1+k) z^2) - 2 z = 0 along the ray: A t^2 + 2 b t + C = 0
+        A = c * (dx * dx + dy * dy + kp * dz * dz)
+        b = c * (ox * dx + oy * dy + kp * zl * dz) - dz
+        C = c * (ox * ox + oy * oy + kp * zl * zl) - 2 * zl
+        disc = b * b - A * C
+        hit = disc >= 0
+        root = torch.sqrt(torch.clamp(disc, min=0))
+        den = -b + torch.where(b <= 0, root, -root)
+        den = torch.where(den == 0, torch.ones_like(den), den)
+        t = C / den  # the root on the vertex branch (tends to -zl/dz as c -> 0)
+        if self.coeffs:
+            with torch.no_grad():
+                td = t.detach()
+                for _ in range(iters):
+                    f, fp = self._newton_terms(ox, oy, zl, dx, dy, dz, td)
+                    step = f / torch.where(fp.abs() > 1e-300, fp, torch.ones_like(fp))
+                    td = td - step
+                    if float(step.abs().max()) < 1e-15:
+                        break
+            f, fp = self._newton_terms(ox, oy, zl, dx, dy, dz, td)
+            t = td - f / fp
+        x, y, zr = ox + t * dx, oy + t * dy, zl + t * dz
+        s = x * x + y * y
+        if self.coeffs:
+            zs, dzs, ok = self.sag(s)
+            resid = (zr - zs).detach().abs()
+            valid = ok & (resid < 1e-9)
+            nx, ny, nz = -2 * dzs * x, -2 * dzs * y, torch.ones_like(x)
+        else:
+            # on the vertex branch (1 + k) c z <= 1; the other sheet of a hyperboloid is a miss
+            w = 1 - c * kp * zr
+            valid = hit & (w >= -1e-12)
+            nx, ny, nz = -c * x, -c * y, w
+        inv = torch.rsqrt(nx * nx + ny * ny + nz * nz)
+        if clip:
+            valid = valid & (s.detach() <= self.semi_diameter ** 2 * (1 + 1e-12))
+        return t, (x, y, z0 + zr), (nx * inv, ny * inv, nz * inv), valid
+
+    def _newton_terms(self, ox, oy, zl, dx, dy, dz, t):
+        x, y = ox + t * dx, oy + t * dy
+        zs, dzs, _ = self.sag(x * x + y * y)
+        return zl + t * dz - zs, dz - 2 * dzs * (x * dx + y * dy)
+
+    def is_plane(self) -> bool:
+        """True for a flat surface with no aspheric terms (trivial intersection)."""
+        return (not isinstance(self.c, torch.Tensor) and float(self.c) == 0.0 and not self.coeffs)
+
     def intersect(self, o: torch.Tensor, d: torch.Tensor, iters: int = 20):
         """Ray parameter t (along unit directions ``d`` from origins ``o``, (..., 3)) to the surface, the hit
         point, the unit normal (pointing +z) and a validity mask (intersection found, inside the aperture)."""
-        z0 = self._s(self.z, o)
-        with torch.no_grad():
-            t = (z0 - o[..., 2]) / d[..., 2]
-            for _ in range(iters):
-                p = o + t[..., None] * d
-                s = p[..., 0] ** 2 + p[..., 1] ** 2
-                zs, dzs, _ = self.sag(s)
-                f = p[..., 2] - z0 - zs
-                fp = d[..., 2] - 2 * dzs * (p[..., 0] * d[..., 0] + p[..., 1] * d[..., 1])
-                step = f / torch.where(fp.abs() > 1e-300, fp, torch.ones_like(fp))
-                t = t - step
-                if float(step.abs().max()) < 1e-15:
-                    break
-        # one differentiable Newton step from the converged point
-        p = o + t[..., None] * d
-        s = p[..., 0] ** 2 + p[..., 1] ** 2
-        zs, dzs, ok = self.sag(s)
-        f = p[..., 2] - z0 - zs
-        fp = d[..., 2] - 2 * dzs * (p[..., 0] * d[..., 0] + p[..., 1] * d[..., 1])
-        t = t - f / fp
-        p = o + t[..., None] * d
-        s = p[..., 0] ** 2 + p[..., 1] ** 2
-        zs, dzs, ok = self.sag(s)
-        n = torch.stack([-2 * dzs * p[..., 0], -2 * dzs * p[..., 1], torch.ones_like(dzs)], dim=-1)
-        n = n / torch.linalg.norm(n, dim=-1, keepdim=True)
-        resid = (p[..., 2] - z0 - zs).detach().abs()
-        # sequential tracing: the next surface may lie behind the ray (negative t), as in Zemax
-        valid = ok & (resid < 1e-9) & (s.detach() <= self.semi_diameter ** 2 * (1 + 1e-12))
-        return t, p, n, valid
+        t, p, n, valid = self.intersect_xyz(*o.unbind(-1), *d.unbind(-1), iters=iters)
+        return t, torch.stack(p, -1), torch.stack(n, -1), valid
+
 
 
 def refract(d: torch.Tensor, n: torch.Tensor, n1, n2):
@@ -99,3 +140,19 @@ def refract(d: torch.Tensor, n: torch.Tensor, n1, n2):
     out = eta * d + (eta * cosi - torch.sqrt(torch.clamp(k, min=0))) * n
     out = torch.where(ok[..., None], out, d)
     return out / torch.linalg.norm(out, dim=-1, keepdim=True), ok
+
+
+def refract_xyz(dx, dy, dz, nx, ny, nz, n1, n2):
+    """Component form of :func:`refract`: returns (dx, dy, dz) refracted and the not-TIR mask."""
+    cosi = -(dx * nx + dy * ny + dz * nz)
+    sgn = torch.where(cosi < 0, -torch.ones_like(cosi), torch.ones_like(cosi))
+    nx, ny, nz, cosi = nx * sgn, ny * sgn, nz * sgn, cosi * sgn
+    eta = n1 / n2
+    k = 1 - eta * eta * (1 - cosi * cosi)
+    ok = k >= 0
+    a = eta * cosi - torch.sqrt(torch.clamp(k, min=0))
+    ox, oy, oz = eta * dx + a * nx, eta * dy + a * ny, eta * dz + a * nz
+    ox, oy, oz = torch.where(ok, ox, dx), torch.where(ok, oy, dy), torch.where(ok, oz, dz)
+    # |out| = 1 analytically for unit inputs; renormalise against rounding
+    inv = torch.rsqrt(ox * ox + oy * oy + oz * oz)
+    return ox * inv, oy * inv, oz * inv, ok

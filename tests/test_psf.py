@@ -1,0 +1,186 @@
+"""Wave PSFs of traced lenses: Airy pattern of a perfect asphere, agreement of the pupil, Huygens and
+ray-wave methods, the geometric limit of an aberrated lens, energy, gradients, memory-bounded chunking,
+sampling errors. Plus pupils, F-number and ray aiming against independent paraxial formulas."""
+import math
+
+import pytest
+import torch
+
+from optlib import Grid, materials
+from optlib.metrics import first_minimum, ncc
+from optlib.psf import geometric_psf, huygens_psf, pupil_psf, pupil_rays, raywave_psf, splat_field
+from optlib.rays import SequentialLens, Surface, library
+from optlib.sampling import SamplingError
+
+WL = 587.5618e-9
+
+
+def _asphere(stop_radius=1.0, k=None):
+    """Plano-convex N-BK7 lens, f = 50 mm, stop on the flat face; k = -n^2 cancels spherical aberration."""
+    n = materials.get("N-BK7").n(WL)
+    k = -n ** 2 if k is None else k
+    lens = SequentialLens.from_rows([(math.inf, 5.0, "N-BK7", stop_radius, 0, (), True),
+                                     (-(n - 1) * 50.0, 0.0, "air", 6.0, k)], 50.0)
+    out = lens.trace(lens.collimated(WL, stop_radius * 1e-3, 48), to_sensor=False)
+    lens.sensor_z = lens.best_focus(out)
+    return lens
+
+
+def _na(lens):
+    m = lens.trace(lens.marginal_ray(WL), to_sensor=False)
+    return float(torch.sqrt(m.d[0, 0] ** 2 + m.d[0, 1] ** 2))
+
+
+def test_perfect_asphere_wave_psf_is_the_airy_pattern():
+    lens = _asphere()
+    pr = pupil_rays(lens, WL, 0.0, n_side=96)
+    assert float(pr.w[pr.valid].abs().max()) < 1e-3 * WL  # the conic cancels the aberration
+    g = Grid(241, 0.5e-6)
+    psf = pupil_psf(pr, g)
+    r0 = 0.6098 * WL / _na(lens)  # first zero of [2 J1(v)/v]^2 in the image-space NA
+    assert first_minimum(psf[120, 120:], 0.5e-6) == pytest.approx(r0, rel=0.01)
+    big = pupil_psf(pr, Grid(401, 2e-6))
+    assert 0.99 < float(big.sum()) < 1.0 + 1e-3  # Parseval normalisation: the power is all there
+
+
+@pytest.mark.parametrize("deg", [0.0, 3.0])
+def test_three_wave_methods_agree_on_a_near_perfect_lens(deg):
+    lens = _asphere()
+    a = math.radians(deg)
+    g = Grid(33, 4e-6)
+    pr = pupil_rays(lens, WL, a, n_side=64)
+    pupil = pupil_psf(pr, g)
+    huy = huygens_psf(pr, g)
+    rw = raywave_psf(lens, WL, g, plane_z=5.1e-3, dx=4e-6, window=600, angle=a, n_side=600)
+    assert float(ncc(pupil, huy)) > 0.9999
+    assert float(ncc(pupil, rw)) > 0.9999
+    assert float(rw.sum()) == pytest.approx(float(pupil.sum()), abs=2e-3)
+
+
+def _ee_radius(psf, pitch, frac=0.8):
+    H, W = psf.shape
+    y, x = torch.meshgrid(torch.arange(H) - H // 2, torch.arange(W) - W // 2, indexing="ij")
+    r = torch.sqrt(x.double() ** 2 + y.double() ** 2).flatten() * pitch
+    order = torch.argsort(r)
+    cum = torch.cumsum(psf.flatten()[order], 0) / psf.sum()
+    return float(r[order][torch.searchsorted(cum, torch.tensor(frac, dtype=cum.dtype))])
+
+
+def test_aberrated_wave_psf_tends_to_the_geometric_psf_as_the_aperture_grows():
+    # a spherical (k = 0) plano-convex lens: spherical aberration grows as r^4, diffraction shrinks as 1/r
+    ratios = []
+    for r in (0.5, 1.0, 2.0, 4.0):
+        lens = _asphere(stop_radius=r, k=0.0)
+        rays = lens.trace(lens.pupil_bundle(WL, 256)[0])
+        r_geo = float(torch.quantile(torch.linalg.norm(rays.o[rays.valid][:, :2], dim=-1), 0.8))  # EE80 of rays
+        pitch = max(r_geo, 0.61 * WL / _na(lens)) / 20
+        wave = pupil_psf(pupil_rays(lens, WL, 0.0, n_side=256), Grid(201, pitch))
+        ratios.append(_ee_radius(wave, pitch) / r_geo)
+    assert ratios[0] > 3  # diffraction-dominated
+    assert all(b < a for a, b in zip(ratios, ratios[1:]))
+    assert 0.8 < ratios[-1] < 1.25  # aberration-dominated: the wave PSF approaches the ray picture
+
+
+def test_huygens_chunking_changes_nothing_and_gradients_match_finite_differences():
+    lens = _asphere()
+    g = Grid(17, 4e-6)
+    pr = pupil_rays(lens, WL, 0.0, n_side=24)
+    ref = huygens_psf(pr, g)
+    small = huygens_psf(pr, g, chunk_elements=1000)  # memory bound ~ 12 * 8 * 1000 bytes
+    assert torch.allclose(ref, small, rtol=1e-12, atol=1e-15)
+
+    def peak(c, method):
+        lens.surfaces[1].c = c
+        pr = pupil_rays(lens, WL, 0.0, n_side=24)
+        psf = (pupil_psf(pr, g) if method == "pupil" else huygens_psf(pr, g, chunk_elements=2000))
+        return psf[8, 8]
+
+    c0 = float(lens.surfaces[1].c)
+    h = abs(c0) * 1e-6
+    fd = (float(peak(torch.tensor(c0 + h, dtype=torch.float64), "pupil"))
+          - float(peak(torch.tensor(c0 - h, dtype=torch.float64), "pupil"))) / (2 * h)
+    for method in ("pupil", "huygens"):
+        c = torch.tensor(c0, dtype=torch.float64, requires_grad=True)
+        peak(c, method).backward()
+        assert float(c.grad) == pytest.approx(fd, rel=2e-2 if method == "huygens" else 1e-4)
+
+
+def test_raywave_splat_conserves_power_and_refuses_bad_sampling():
+    # a smooth converging wave on the plane: the splatted power equals the rays' power
+    g = Grid(64, 2e-6)
+    t = torch.linspace(-50e-6, 50e-6, 200, dtype=torch.float64)
+    y, x = torch.meshgrid(t, t, indexing="ij")
+    x, y = x.flatten(), y.flatten()
+    f = 5e-3
+    dxy = torch.stack([-x / f, -y / f], -1)
+    w = -(x ** 2 + y ** 2) / (2 * f)
+    power = torch.full_like(x, 1 / x.numel())
+    k = 2 * math.pi / WL
+    flat = splat_field(x, y, torch.zeros_like(w), torch.zeros_like(dxy), power, g, k, 1.0)
+    assert float((flat.abs() ** 2).sum()) * g.dx * g.dy == pytest.approx(1.0, rel=1e-12)
+    # curved: the local plane-wave extrapolation misses the s^2 / 2f phase over a sample (~4e-3 rad), so
+    # neighbours interfere very slightly below the ray power (1 - var(phi) ~ 1 - 1e-6)
+    E = splat_field(x, y, w, dxy, power, g, k, 1.0)
+    assert float((E.abs() ** 2).sum()) * g.dx * g.dy == pytest.approx(1.0, rel=1e-5)
+    lens = _asphere()
+    with pytest.raises(SamplingError, match="dx <="):
+        raywave_psf(lens, WL, Grid(8, 40e-6), plane_z=5.1e-3, dx=40e-6, window=80, n_side=64)
+    with pytest.raises(SamplingError, match="window >="):
+        raywave_psf(lens, WL, Grid(8, 4e-6), plane_z=5.1e-3, dx=4e-6, window=100, n_side=600)
+    with pytest.raises(SamplingError, match="n_side >="):
+        raywave_psf(lens, WL, Grid(8, 4e-6), plane_z=5.1e-3, dx=4e-6, window=600, n_side=64)
+    with pytest.raises(SamplingError, match="integer multiple"):
+        raywave_psf(lens, WL, Grid(8, 5e-6), plane_z=5.1e-3, dx=4e-6, window=600, n_side=600)
+
+
+def test_pupil_method_refuses_an_undersampled_wavefront():
+    lens = _asphere(stop_radius=4.0, k=0.0)
+    lens.sensor_z = lens.sensor_z + 1e-3  # ~5 waves of defocus across 16 samples
+    with pytest.raises(SamplingError, match="n_side"):
+        pupil_psf(pupil_rays(lens, WL, 0.0, n_side=16), Grid(16, 1e-6))
+
+
+def test_pupils_and_f_number_match_single_surface_imaging():
+    # stop on the front vertex of a thick lens: the entrance pupil is the stop; the exit pupil is the
+    # stop imaged by the rear surface alone (n/s and n'/s' with signed distances)
+    R1, R2, t, r = 40.0, -60.0, 6.0, 3.0
+    lens = SequentialLens.from_rows([(R1, t, "N-BK7", r, 0, (), True), (R2, 0, "air", 8.0)], 40.0)
+    par = lens.paraxial(WL)
+    n = materials.get("N-BK7").n(WL)
+    assert par["entrance_pupil_z"] == pytest.approx(0.0, abs=1e-15)
+    assert par["entrance_pupil_radius"] == pytest.approx(r * 1e-3, rel=1e-12)
+    s = -t * 1e-3
+    s2 = 1 / ((1 - n) / (R2 * 1e-3) + n / s)  # n'/s' - n/s = (n' - n)/R with n' = 1
+    assert par["exit_pupil_z"] == pytest.approx(t * 1e-3 + s2, rel=1e-10)
+    assert par["exit_pupil_radius"] == pytest.approx(r * 1e-3 * abs(n * s2 / s), rel=1e-10)
+    assert par["f_number"] == pytest.approx(par["efl"] / (2 * r * 1e-3), rel=1e-12)
+
+
+def test_ray_aiming_hits_the_stop_where_asked():
+    lens = library("cooke_triplet")
+    i = lens.stop_index()
+    pupil = torch.tensor([[0.0, 0.0], [0.0, 0.9], [0.7, -0.5]], dtype=torch.float64)
+    for deg in (0.0, 20.0):
+        rays = lens.aimed(WL, pupil, math.radians(deg))
+        hit = lens.trace(rays, to_sensor=False, upto=i + 1, clip=False)  # vignetting aside
+        assert torch.allclose(hit.o[:, :2], pupil * lens.surfaces[i].semi_diameter, atol=1e-11)
+    # the paraxial entrance pupil alone misses the stop centre at 20 degrees (pupil aberration)
+    par = lens.paraxial(WL)
+    d = lens._direction(math.radians(20), torch.float64, None)
+    z0 = float(lens.surfaces[0].z) - 1e-3
+    o = (torch.zeros(1, 3, dtype=torch.float64) + torch.tensor([0, 0, z0], dtype=torch.float64)
+         + torch.cat([d[:2] / d[2] * (z0 - par["entrance_pupil_z"]), torch.zeros(1, dtype=torch.float64)]))
+    from optlib.rays import Rays
+    naive = lens.trace(Rays(o, d[None].clone(), WL), to_sensor=False, upto=i + 1)
+    assert float(naive.o[0, :2].abs().max()) > 1e-5
+
+
+def test_closed_form_conic_intersection_matches_newton():
+    # the same sphere, once as a quadric (closed form) and once through the aspheric Newton path
+    o = torch.tensor([[0.0, 2e-3, -1e-3], [1e-3, -3e-3, -1e-3]], dtype=torch.float64)
+    d = torch.tensor([[0.0, 0.05, 1.0], [-0.02, 0.1, 1.0]], dtype=torch.float64)
+    d = d / torch.linalg.norm(d, dim=-1, keepdim=True)
+    quad = Surface(0.0, 6e-3, 1 / 20e-3, -0.5).intersect(o, d)
+    newt = Surface(0.0, 6e-3, 1 / 20e-3, -0.5, (0.0,)).intersect(o, d)
+    for a, b in zip(quad[:3], newt[:3]):
+        assert torch.allclose(a, b, rtol=0, atol=1e-15)
