@@ -184,3 +184,44 @@ def test_closed_form_conic_intersection_matches_newton():
     newt = Surface(0.0, 6e-3, 1 / 20e-3, -0.5, (0.0,)).intersect(o, d)
     for a, b in zip(quad[:3], newt[:3]):
         assert torch.allclose(a, b, rtol=0, atol=1e-15)
+
+
+def test_psf_map_shapes_symmetry_and_methods():
+    from optlib.psf import field_grid, psf_map
+    lens = library("cooke_triplet")
+    g = Grid(17, 4e-6)
+    m = psf_map(lens, WL, g, field_grid(3, math.radians(10)), n_side=96)
+    assert m.shape == (3, 3, 17, 17)
+    # a rotationally symmetric lens: mirrored field points give mirrored PSFs
+    assert torch.allclose(m[0, 1], m[2, 1].flip(0), atol=1e-9)
+    assert torch.allclose(m[1, 0], m[1, 2].flip(1), atol=1e-9)
+    geo = psf_map(lens, WL, Grid(33, 4e-6), [0.0, math.radians(10)], method="geometric", n_side=64)
+    assert geo.shape == (2, 33, 33) and float(geo[0].sum()) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="unknown method"):
+        psf_map(lens, WL, g, [0.0], method="fft")
+
+
+def test_spatially_varying_rendering():
+    from optlib.imaging import fftconv2d, field_weights, render_varying
+    torch.manual_seed(0)
+    img = torch.rand(2, 40, 50, dtype=torch.float64)
+    psf = torch.rand(7, 7, dtype=torch.float64)
+    same = psf.expand(3, 4, 7, 7)
+    for mode in ("interp", "patch"):
+        w = field_weights((40, 50), (3, 4), mode, torch.float64)
+        assert torch.allclose(w.sum((0, 1)), torch.ones(40, 50, dtype=torch.float64))
+        # one PSF everywhere: exactly the shift-invariant convolution
+        assert torch.allclose(render_varying(img, same, mode), fftconv2d(img, psf), atol=1e-12)
+    # deltas that move by one pixel across the field: interpolation blends them, patches switch
+    delta = torch.zeros(1, 2, 3, 3, dtype=torch.float64)
+    delta[0, 0, 1, 1] = 1.0  # left: identity
+    delta[0, 1, 1, 2] = 1.0  # right: out(x) = I(x - 1)
+    ramp = torch.arange(50, dtype=torch.float64).expand(40, 50)
+    out = render_varying(ramp, delta, "interp")
+    wr = torch.linspace(0, 1, 50, dtype=torch.float64)
+    inner = slice(2, 48)
+    # the weights apply where the light starts: out(x) = (1 - w(x)) I(x) + w(x - 1) I(x - 1)
+    expect = (1 - wr) * ramp + torch.cat([torch.zeros(1, dtype=torch.float64), (wr * ramp[0])[:-1]])
+    assert torch.allclose(out[5, inner], expect[5, inner], atol=1e-9)
+    patch = render_varying(ramp, delta, "patch")
+    assert torch.allclose(patch[5, 2:20], ramp[5, 2:20]) and torch.allclose(patch[5, 30:48], ramp[5, 30:48] - 1)

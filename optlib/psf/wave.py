@@ -108,16 +108,37 @@ def _direction_grid(pr: PupilRays):
     return out
 
 
-def _sensor_axes(grid: Grid, dtype, device):
-    return grid.x(device, dtype).reshape(-1), grid.y(device, dtype).reshape(-1)
+def _sensor_axes(grid: Grid, dtype, device, q: int = 1):
+    """Pixel-centred sub-sample coordinates (m): q per pixel per axis, pixel-major order."""
+    off = (torch.arange(q, dtype=dtype, device=device) - (q - 1) / 2) / q
+    x = grid.x(device, dtype).reshape(-1, 1) + off[None, :] * grid.dx
+    y = grid.y(device, dtype).reshape(-1, 1) + off[None, :] * grid.dy
+    return x.reshape(-1), y.reshape(-1)
 
 
-def pupil_psf(pr: PupilRays, grid: Grid, check: bool = True) -> torch.Tensor:
+def _oversample(grid: Grid, pr: "PupilRays", sx, sy, oversample):
+    """Sub-samples per pixel so that pixel values integrate the PSF: the intensity's band limit is
+    2 n u_max / lambda, so samples finer than lambda / (4 n u_max) resolve it."""
+    if oversample is not None:
+        return int(oversample)
+    umax = max(abs(float(sx.detach())), abs(float(sy.detach())))
+    return max(1, math.ceil(max(grid.dx, grid.dy) * 4 * pr.n * umax / pr.wavelength))
+
+
+def _bin(I: torch.Tensor, grid: Grid, q: int) -> torch.Tensor:
+    H, W = grid.shape
+    return I.reshape(H, q, W, q).sum((1, 3)) / (q * q)
+
+
+def pupil_psf(pr: PupilRays, grid: Grid, check: bool = True, oversample: Optional[int] = None) -> torch.Tensor:
     """Intensity PSF (H, W) on ``grid`` (centred on the reference point), fraction of the power per pixel,
     by the Debye/Fraunhofer sum over the pupil grid (a separable matrix DFT).
 
     ``check`` raises :class:`SamplingError` when the wavefront changes by more than half a wave between
-    neighbouring pupil samples (the sum would alias: use more pupil samples, ``n_side``).
+    neighbouring pupil samples, or when the grid is wider than the sum's period lambda / (n du) (either
+    way the PSF would alias: use more pupil samples, ``n_side``). Pixels integrate the PSF over
+    ``oversample`` x ``oversample`` sub-samples (default: just enough to resolve the intensity, see
+    ``_oversample``).
     """
     N, k = pr.n_side, 2 * math.pi * pr.n / pr.wavelength
     dtype, device = pr.q.dtype, pr.q.device
@@ -136,16 +157,25 @@ def pupil_psf(pr: PupilRays, grid: Grid, check: bool = True) -> torch.Tensor:
                                 f"neighbouring pupil samples (limit 0.5); raise n_side above "
                                 f"{math.ceil(N * 2 * step * pr.n / pr.wavelength)}")
     u0x, sx, u0y, sy = _direction_grid(pr)
-    x, y = _sensor_axes(grid, dtype, device)
+    dux, duy = (2 / N) * sx.abs(), (2 / N) * sy.abs()
+    if check:
+        # the pupil sum is periodic on the sensor with period lambda / (n du): the grid must fit in it
+        period = min(pr.wavelength / (pr.n * float(dux.detach())), pr.wavelength / (pr.n * float(duy.detach())))
+        extent = max(grid.extent)
+        if extent > period:
+            raise SamplingError(f"pupil_psf: the sensor grid ({extent:.3e} m) is wider than the alias-free period "
+                                f"{period:.3e} m of a {N}-sample pupil; raise n_side to at least "
+                                f"{math.ceil(N * extent / period)} or shrink the grid")
+    q = _oversample(grid, pr, sx, sy, oversample)
+    x, y = _sensor_axes(grid, dtype, device, q)
     # the reference point sits at the grid centre; the linear term u0 only adds a phase ramp (dropped)
     Ax = torch.polar(torch.ones(len(x), N, dtype=dtype, device=device), k * sx * x[:, None] * t[None, :])
     Ay = torch.polar(torch.ones(len(y), N, dtype=dtype, device=device), k * sy * y[:, None] * t[None, :])
     Pf = torch.polar(A, (2 * math.pi / pr.wavelength) * W)  # W is an optical path: vacuum wavenumber
     U = Ay @ Pf @ Ax.transpose(0, 1)
     n_valid = A.sum()
-    dux, duy = (2 / N) * sx.abs(), (2 / N) * sy.abs()
     scale = grid.dx * grid.dy * dux * duy / (pr.wavelength / pr.n) ** 2 / n_valid
-    return (U.real ** 2 + U.imag ** 2) * scale
+    return _bin((U.real ** 2 + U.imag ** 2) * scale, grid, q)
 
 
 def _huygens_chunk(qx, qy, qz, dx_, dy_, dz_, w, amp, x, y, k, R, n):
@@ -162,13 +192,15 @@ def _huygens_chunk(qx, qy, qz, dx_, dy_, dz_, w, amp, x, y, k, R, n):
     return (a * torch.cos(phase)).sum(0), (a * torch.sin(phase)).sum(0)
 
 
-def huygens_psf(pr: PupilRays, grid: Grid, chunk_elements: int = 1 << 20) -> torch.Tensor:
+def huygens_psf(pr: PupilRays, grid: Grid, chunk_elements: int = 1 << 20,
+                oversample: Optional[int] = None) -> torch.Tensor:
     """Intensity PSF (H, W) on ``grid`` (centred on the reference point), fraction of the power per pixel,
     by summing every valid ray on the reference sphere as a Huygens source (see the module docstring).
 
     Work is split into blocks of at most ``chunk_elements`` (ray, pixel) pairs: peak memory is about
     ``12 * 8 * chunk_elements`` bytes (100 MB at the default) whatever the ray count, and with gradients
     every block is checkpointed (recomputed in backward), so the graph holds only the per-block sums.
+    Pixels integrate over ``oversample`` sub-samples per axis, as in :func:`pupil_psf`.
     """
     dtype, device = pr.q.dtype, pr.q.device
     v = pr.valid
@@ -181,7 +213,8 @@ def huygens_psf(pr: PupilRays, grid: Grid, chunk_elements: int = 1 << 20) -> tor
     n_valid = int(v.sum())
     dux, duy = (2 / N) * sx.abs(), (2 / N) * sy.abs()
     amp = torch.sqrt(grid.dx * grid.dy * dux * duy / n_valid) / (pr.wavelength / pr.n) * torch.ones_like(w)
-    x, y = _sensor_axes(grid, dtype, device)
+    qs = _oversample(grid, pr, sx, sy, oversample)
+    x, y = _sensor_axes(grid, dtype, device, qs)
     X = x[None, :].expand(len(y), -1).reshape(-1)
     Y = y[:, None].expand(-1, len(x)).reshape(-1)
     n_pix = X.numel()
@@ -205,7 +238,7 @@ def huygens_psf(pr: PupilRays, grid: Grid, chunk_elements: int = 1 << 20) -> tor
         re_parts.append(re)
         im_parts.append(im)
     re, im = torch.cat(re_parts), torch.cat(im_parts)
-    return (re * re + im * im).reshape(grid.shape)
+    return _bin((re * re + im * im).reshape(len(y), len(x)), grid, qs)
 
 
 def wave_psf(lens, wavelength: float, grid: Grid, angle=0.0, source=None, n_side: int = 64,
