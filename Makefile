@@ -90,6 +90,7 @@ dryrun: venv
 
 bench: venv
 	$(PY) benchmarks/bench_propagation.py
+	$(PY) benchmarks/bench_rays.py
 
 clean:
 	rm -rf $(BUILD)

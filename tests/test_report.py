@@ -53,3 +53,14 @@ def test_benchmark_script_runs_quick(tmp_path):
     spec.loader.exec_module(bench)
     rows = bench.main(["--quick", "--json", str(tmp_path / "b.json")])
     assert len(rows) == 2 and all(r["ratio"] > 0 and r["floor_s"] > 0 for r in rows)
+
+
+def test_ray_benchmark_script_runs_quick(tmp_path):
+    import importlib.util
+    from pathlib import Path
+    spec = importlib.util.spec_from_file_location("bench_rays", Path(__file__).parents[1] / "benchmarks" / "bench_rays.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rows = bench.main(["--quick", "--json", str(tmp_path / "r.json")])
+    assert rows["trace"]["rays_per_s"] > 0 and rows["trace_backward"]["rays_per_s"] > 0
+    assert rows["psf_0deg"]["ncc_vs_converged"] > 0.99 and 0.9 < rows["psf_0deg"]["sum"] < 1.01
