@@ -225,3 +225,54 @@ def test_spatially_varying_rendering():
     assert torch.allclose(out[5, inner], expect[5, inner], atol=1e-9)
     patch = render_varying(ramp, delta, "patch")
     assert torch.allclose(patch[5, 2:20], ramp[5, 2:20]) and torch.allclose(patch[5, 30:48], ramp[5, 30:48] - 1)
+
+
+def test_raywave_doe_grating_shifts_the_psf_by_the_diffraction_angle():
+    lens = _asphere()
+    g = Grid(33, 4e-6)
+    plain = raywave_psf(lens, WL, g, plane_z=5.1e-3, dx=4e-6, window=600, n_side=600)
+    L = float(lens.sensor_z) - 5.1e-3
+    shift = 3 * 4e-6  # three pixels along x
+    period = WL / math.sin(math.atan(shift / L))
+    grating = raywave_psf(lens, WL, g, plane_z=5.1e-3, dx=4e-6, window=600, n_side=600,
+                          doe_phase=lambda x, y: 2 * math.pi * x / period + 0 * y)
+    assert torch.allclose(grating[:, 3:], plain[:, :-3], atol=1e-3 * float(plain.max()))  # measured 1.4e-4
+    assert int(torch.argmax(grating[16])) == 19
+
+
+def test_gradients_in_conic_asphere_thickness_and_sensor_match_finite_differences():
+    def spot(k=0.0, a4=0.0, z2=5e-3, zs=52e-3):
+        s1 = Surface(0.0, 6e-3, 1 / 50e-3, k, (0.0, a4))
+        s2 = Surface(z2, 6e-3, -1 / 40e-3)
+        lens = SequentialLens([s1, s2], ["N-BK7", "air"], zs)
+        return SequentialLens.rms_spot(lens.trace(lens.collimated(WL, 4e-3, 16)))
+
+    base = dict(k=-0.3, a4=50.0, z2=5e-3, zs=45e-3)
+    for name, h in (("k", 1e-4), ("a4", 1e-2), ("z2", 1e-8), ("zs", 1e-8)):
+        args = {n: torch.tensor(v, dtype=torch.float64, requires_grad=(n == name)) for n, v in base.items()}
+        spot(**args).backward()
+        up = dict(base, **{name: base[name] + h})
+        dn = dict(base, **{name: base[name] - h})
+        fd = (float(spot(**up)) - float(spot(**dn))) / (2 * h)
+        assert float(args[name].grad) == pytest.approx(fd, rel=1e-5, abs=1e-12), name
+
+
+def test_cooke_efl_matches_an_independent_thick_lens_calculation():
+    # each element's thick-lens power (lensmaker), combined with the Gullstrand equation between
+    # principal planes: shares no code with the paraxial matrices
+    lens = library("cooke_triplet")
+    elems, s = [], lens.surfaces
+    for i0, i1 in ((0, 1), (2, 3), (5, 6)):
+        n = lens.materials[i0].n(WL)
+        c1, c2, t = float(s[i0].c), float(s[i1].c), float(s[i1].z) - float(s[i0].z)
+        phi = (n - 1) * (c1 - c2 + (n - 1) * t * c1 * c2 / n)
+        h1 = -(n - 1) * t * c2 / (n * phi)  # front principal plane from the front vertex
+        h2 = -(n - 1) * t * c1 / (n * phi)  # rear principal plane from the rear vertex
+        elems.append((phi, float(s[i0].z) + h1, float(s[i1].z) + h2))
+    phi, rear = elems[0][0], elems[0][2]
+    for p2, front2, rear2 in elems[1:]:
+        e = front2 - rear  # from the system's rear principal plane to the next element's front one
+        phi_new = phi + p2 - e * phi * p2
+        rear = rear2 - e * phi / phi_new  # the new rear principal plane, from the element's
+        phi = phi_new
+    assert lens.paraxial(WL)["efl"] == pytest.approx(1 / phi, rel=1e-12)
