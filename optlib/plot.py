@@ -59,3 +59,31 @@ def figure_to_png(fig, dpi=80) -> bytes:
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
     return buf.getvalue()
+
+
+def image_png(img, size: int = 200, cmap: str = "inferno", gamma: float = 0.5) -> bytes:
+    """PNG bytes of a 2-D array in [0, 1] (shown as ``img ** gamma`` through ``cmap``), or of an RGB
+    (3, H, W) image; nearest-neighbour resized to ``size`` pixels (for offline widget explorers)."""
+    import io
+
+    import matplotlib.pyplot as plt
+    from PIL import Image
+    a = to_np(img)
+    if a.ndim == 3:
+        rgb = np.clip(a.transpose(1, 2, 0), 0, 1)
+    else:
+        rgb = plt.get_cmap(cmap)(np.clip(a, 0, 1) ** gamma)[..., :3]
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(rgb * 255, dtype=np.uint8)).resize((size, size), Image.NEAREST).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def stack_over(slider, values, make_child, start: int = 0, links: list = None):
+    """An ipywidgets ``Stack`` with one child per slider value, switched by a ``jslink`` in the browser
+    (so the rendered book needs no kernel). Nest calls for several sliders; keep ``links`` alive."""
+    import ipywidgets as widgets
+    st = widgets.Stack([make_child(v) for v in values], selected_index=start)
+    link = widgets.jslink((slider, "index"), (st, "selected_index"))
+    if links is not None:
+        links.append(link)
+    return st

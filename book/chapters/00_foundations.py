@@ -404,8 +404,6 @@ results.claim("speed", "The cached angular spectrum costs within 1.2x of the bar
 
 # %%
 import ipywidgets as widgets  # noqa: E402
-from PIL import Image  # noqa: E402
-import io  # noqa: E402
 
 EG = S["explorer"]
 f_ex = 20 * ol.mm
@@ -423,13 +421,6 @@ def explorer_psf(wavelength_nm=550.0, radius_mm=0.12, defocus_waves=0.0, cubic_w
     return out, out.intensity() / out.intensity().max()
 
 
-def to_png(img, size=220):
-    a = np.asarray(plt.get_cmap("inferno")(np.clip(img.numpy() ** 0.5, 0, 1))[..., :3] * 255, dtype=np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(a).resize((size, size), Image.NEAREST).save(buf, format="PNG")
-    return buf.getvalue()
-
-
 wls = [450.0, 550.0, 650.0]
 radii = [0.08, 0.12, 0.16]
 defs = [-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0]
@@ -442,15 +433,12 @@ s_def = widgets.SelectionSlider(options=[f"{d:+.1f} waves" for d in defs], value
 
 
 def stack_over(slider, values, make_child, start):
-    """A Stack of children, one per slider value, switched in the browser by a jslink (no kernel)."""
-    st = widgets.Stack([make_child(v) for v in values], selected_index=start)
-    links.append(widgets.jslink((slider, "index"), (st, "selected_index")))
-    return st
+    return ol.plot.stack_over(slider, values, make_child, start, links)
 
 
 explorer = stack_over(s_doe, does, lambda cw: stack_over(s_wl, wls, lambda wl_: stack_over(
     s_rad, radii, lambda R: stack_over(s_def, defs, lambda d: widgets.Image(
-        value=to_png(explorer_psf(wl_, R, d, cw)[1], 180), format="png"), defs.index(0.0)), 1), 1), 0)
+        value=ol.plot.image_png(explorer_psf(wl_, R, d, cw)[1], 180), format="png"), defs.index(0.0)), 1), 1), 0)
 widgets.VBox([widgets.HTML("<b>Precomputed PSF explorer</b> (f = 20 mm; square-root intensity; "
                            f"{len(does) * len(wls) * len(radii) * len(defs)} PSFs)"), s_doe, s_wl, s_rad, s_def,
               explorer])

@@ -1,0 +1,414 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # End-to-end optics and image processing: achromatic extended depth of field (Sitzmann et al. 2018)
+#
+# Sitzmann, Diamond, Peng, Dun, Boyd, Heidrich, Heide and Wetzstein, *End-to-end optimization of optics
+# and image processing for achromatic extended depth of field and super-resolution imaging*, SIGGRAPH
+# 2018. A thin optical element (a height map) and a Wiener deconvolution are optimised together, through a
+# differentiable wave-optics model, so that images of scenes at any depth between 0.5 m and infinity, in
+# all three colours, come out sharp.
+#
+# **What is and is not the paper here.** Only the README of the authors' code is available to us, not the
+# paper's figures or tables; the optical model and every parameter below come from the authors' three
+# scripts (`aedof_diffractive.py`, `aedof_zernike.py`, `focusing_diffractive.py`, recorded in the
+# reproduction notes). So this chapter has **no paper numbers to compare with**: it reproduces the
+# method and tests the paper's qualitative claims, which the README states: an optimised element beats a
+# conventional design at achromatic extended depth of field, its PSFs vary less over depth and colour,
+# and an optimised element can focus all three colours. There is no script for the paper's second
+# application, super-resolution; section 6 designs one from the paper's description and says what was
+# assumed.
+#
+# **Data.** The authors trained on the INRIA Holidays high-resolution photos, which cannot be obtained
+# here. We train on the 49 Wikimedia Commons photos of the local mirror and evaluate on the Kodak images
+# (`optlib.data.photo_paths`), with random crops. Pixel values are treated as linear intensity.
+#
+# **Scale.** At `tiny` scale (the default, a few minutes on 2 CPU cores) the aperture is 2 mm instead of
+# 5 mm and the grid 256 samples of 7.8 um instead of 2496 of 2 um, which keeps every sampling condition
+# valid (checked below) with 1.8 waves of defocus between 0.5 m and infinity; 300 instead of 20,001
+# steps, Adam instead of the authors' SGD/Adadelta. `full` is the authors' set-up (for a GPU).
+
+# %% tags=["parameters"]
+scale = "tiny"
+seed = 0
+n_grid = 256
+pitch_um = 7.8125
+padding = 1.5
+aperture_mm = 2.0
+sensor_mm = 35.5
+focus_m = 1.0
+depths_m = [0.5, 0.667, 1.0, 2.0, 1000.0]
+wavelengths_nm = [460, 550, 640]
+factor = 1
+psf_px = 64
+patch = 192
+batch = 2
+n_train_crops = 64
+n_eval = 8
+steps = 300
+optimizer = "adam"
+lr_fourier = 0.05
+lr_zernike = 0.05
+fourier_fraction = 1.0
+zernike_terms = 36
+noise_min = 0.001
+noise_max = 0.02
+eval_noise = 0.01
+height_tol_nm = 20.0
+margin = 32
+gamma_init = 0.01
+cubic_waves = 5.0
+focus_n_grid = 384
+focus_sensor_mm = 25.0
+focus_steps = 150
+focus_lr = 0.05
+focus_reg = 1000.0
+sr_scales = [2, 4]
+sr_steps = 200
+sr_patch = 64
+sr_batch = 4
+sr_width = 16
+sr_lr = 0.002
+train_photos = "wikimedia_photos"
+eval_photos = "kodak"
+eval_patch = 192
+checkpoint_dir = ""
+
+# %%
+import math
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+import optlib as ol
+from optlib.experiments import sitzmann2018 as E
+
+torch.set_num_threads(2)
+gen = ol.train.seed_everything(seed)
+params = {k: globals()[k] for k in E.PARAMS}
+G = E.setup(params)
+results = ol.Results("sitzmann2018", scale, seed, device="cpu")
+plt.rcParams.update({"figure.dpi": 90, "font.size": 9})
+WL_NAMES = [f"{w:g} nm" for w in wavelengths_nm]
+DEPTH_NAMES = [("inf" if d >= 100 else f"{d:g} m") for d in depths_m]
+
+# %% [markdown]
+# ## 1. The optical model, and its sampling
+#
+# A point at depth $d$ sends a spherical wave $e^{ik(\sqrt{r^2+d^2}-d)}$ onto the element; the element
+# adds $\phi=2\pi(n(\lambda)-1)h/\lambda$; a Fresnel transfer function carries the field over the sensor
+# distance $z$; the intensity is integrated over the sensor pixels (`optlib.psf.paraxial.psf_stack`).
+# The element alone focuses (as in the authors' scripts: their Zernike element starts from a defocus
+# term that images 1 m onto the sensor). Before anything runs, the sampling is checked: the element's and
+# the waves' phase gradients against the grid's Nyquist frequency, and the transfer function's chirp
+# against the padded grid.
+
+# %%
+from optlib.psf.paraxial import check_psf_sampling, defocus_waves  # noqa: E402
+
+ratio = check_psf_sampling(G.grid, G.radius, G.wavelengths, G.sensor, G.depths, G.focus)
+print(f"grid {n_grid} x {pitch_um} um (padded x{padding}), aperture {aperture_mm} mm, sensor {sensor_mm} mm, "
+      f"F/{sensor_mm / aperture_mm:.2f}")
+print(f"worst phase gradient / Nyquist: {ratio:.3f} (must be <= 1)")
+print(f"defocus between 0.5 m and infinity: {defocus_waves(G.radius, 550e-9, 0.5, 1000.0):.2f} waves at 550 nm")
+for mat, ref in E.AUTHORS_INDEX.items():
+    ours = [ol.materials.get(mat).n(w * 1e-9) for w in wavelengths_nm]
+    print(f"{mat:>13}: n = {', '.join(f'{v:.4f}' for v in ours)} (authors' code: {', '.join(f'{v:.4f}' for v in ref)})")
+print("(the full-scale configuration is checked by `make dryrun`, which builds it and measures its worst-case "
+      "transfer-function loss without training)")
+
+# %% [markdown]
+# The in-focus PSF of a refractive lens must be the Airy pattern $[2J_1(v)/v]^2$, first zero at
+# $1.22\lambda z/D$:
+
+# %%
+from scipy.special import j1  # noqa: E402
+
+lens_h = E.lens_height(G.grid, E.MATERIAL_DOE, 550e-9, G.sensor, G.focus, wrap=False, dtype=torch.float64)
+p_focus = G.psfs(lens_h, E.MATERIAL_DOE, [G.focus], [550e-9])[0, 0]
+c = psf_px // 2
+prof = (p_focus[c, c:c + 4] / p_focus[c, c]).tolist()
+r = np.arange(4) * pitch_um * 1e-6
+v = 2 * math.pi / 550e-9 * G.radius / G.sensor * r
+airy = [1.0] + [float((2 * j1(x) / x) ** 2) for x in v[1:]]
+print("profile at r = 0, 1, 2, 3 pixels:", ", ".join(f"{a:.4f}" for a in prof))
+print("Airy [2 J1(v)/v]^2:               ", ", ".join(f"{a:.4f}" for a in airy))
+results.item("airy_1px", "In-focus lens PSF at one pixel (fraction of the peak)", prof[1], airy[1], "", tol=0.02,
+             note="the Airy pattern at this radius")
+
+# %% [markdown]
+# ## 2. The baselines: a Fresnel lens, a refractive lens, a cubic phase plate
+#
+# All three are fused silica and image 1 m onto the sensor. The Fresnel lens is designed for 550 nm and
+# wrapped to one $2\pi$ period, so its focal length scales as $1/\lambda$: blue and red are badly out of
+# focus. The refractive lens has only the glass's dispersion. The cubic phase plate (wavefront coding,
+# 5 waves at the edge) trades sharpness for a PSF that hardly changes with depth. Each baseline gets its
+# best Wiener regulariser and target depth by grid search on training images.
+
+# %%
+t0 = time.time()
+train = E.train_crops(params, gen)
+test = E.eval_crops(params, torch.Generator().manual_seed(seed + 100))
+print(f"{train.shape[0]} training crops ({train_photos}), {test.shape[0]} test crops ({eval_photos}), {patch} px")
+systems, psnr_tab, psfs_all = {}, {}, {}
+for name, el in E.baselines(G, params).items():
+    m = E.EDOFSystem(G, el, gamma_init)
+    E.fit_wiener(m, train[:2], eval_noise)
+    systems[name] = m
+
+# %% [markdown]
+# ## 3. Experiments 1 and 2: optimising the element
+#
+# Experiment 1 optimises a diffractive element in fused silica (heights from Fourier coefficients, the
+# lowest `fourier_fraction` of frequencies, wrapped to one period), starting from the Fresnel lens.
+# Experiment 2 optimises a refractive element in PMMA described by `zernike_terms` Zernike polynomials,
+# starting from the lens. Both train with the Wiener filter's regulariser and target depth, three depth
+# bands per image, read noise of 0.1-2 % and +-20 nm fabrication noise.
+
+# %% tags=["nbval-ignore-output"]
+fits = {}
+for kind, label in (("diffractive", "optimised DOE (exp. 1)"), ("zernike", "optimised Zernike (exp. 2)")):
+    t = time.time()
+    model, res = E.train_edof(params, G, kind, train, gen)
+    systems[label] = model
+    fits[label] = (res, time.time() - t)
+    print(f"{label}: {len(res.history)} steps in {time.time() - t:.0f} s, loss {res.history[0]:.4f} -> "
+          f"{np.mean(res.history[-10:]):.4f}, target depth {model.target_depth:.2f} m")
+
+# %%
+for name, m in systems.items():
+    psnr_tab[name] = E.evaluate(m, test, eval_noise)
+    with torch.no_grad():
+        psfs_all[name] = G.psfs(m.height(), m.element.material, check=False)
+print(f"PSNR (dB) on {n_eval} Kodak crops, read noise {eval_noise}, every depth (mean over colours):")
+print(f"{'design':<28}" + "".join(f"{d:>9}" for d in DEPTH_NAMES) + f"{'mean':>8}{'PSF sim.':>10}")
+sim = {}
+for name, tab in psnr_tab.items():
+    sim[name] = E.psf_similarity(psfs_all[name])
+    print(f"{name:<28}" + "".join(f"{v:9.2f}" for v in tab.mean(1).tolist()) + f"{float(tab.mean()):8.2f}{sim[name]:10.3f}")
+print("\nper colour (mean over depths):")
+for name, tab in psnr_tab.items():
+    print(f"{name:<28}" + "".join(f"{w:>8}: {v:5.2f}" for w, v in zip(WL_NAMES, tab.mean(0).tolist())))
+
+# %%
+base = float(psnr_tab["Fresnel lens (550 nm)"].mean())
+for label, key in (("optimised DOE (exp. 1)", "doe"), ("optimised Zernike (exp. 2)", "zernike")):
+    gain = float(psnr_tab[label].mean()) - base
+    results.item(f"psnr_{key}", f"{label}: mean PSNR over depths and colours", float(psnr_tab[label].mean()), None,
+                 "dB", note=f"tiny scale; the paper's numbers are not available")
+    results.claim(f"beats_fresnel_{key}", f"{label} beats the 550 nm Fresnel lens in mean PSNR by >= 1 dB",
+                  gain >= 1.0, note=f"{gain:+.2f} dB")
+    results.claim(f"psf_invariant_{key}", f"{label}: PSFs more similar across depth and colour than the Fresnel lens'",
+                  sim[label] > sim["Fresnel lens (550 nm)"], note=f"{sim[label]:.3f} vs {sim['Fresnel lens (550 nm)']:.3f}")
+for name in ("Fresnel lens (550 nm)", "refractive lens", "cubic phase plate"):
+    results.item(f"psnr_{name.split()[0].lower()}", f"{name}: mean PSNR", float(psnr_tab[name].mean()), None, "dB")
+
+# %% [markdown]
+# PSFs over depth (rows) and colour, as RGB composites (square-root intensity, 64 x 64 pixels of
+# 7.8 um), for each design:
+
+# %%
+names = list(psfs_all)
+fig, axes = plt.subplots(len(depths_m), len(names), figsize=(1.6 * len(names), 1.6 * len(depths_m)))
+for j, name in enumerate(names):
+    P = psfs_all[name]
+    for i in range(len(depths_m)):
+        rgb = (P[i] / P[i].amax((-2, -1), keepdim=True)).clamp(0, 1) ** 0.5
+        axes[i, j].imshow(rgb.permute(1, 2, 0).numpy())
+        axes[i, j].set_xticks([])
+        axes[i, j].set_yticks([])
+        if i == 0:
+            axes[i, j].set_title(name.replace(" (", "\n("), fontsize=7)
+        if j == 0:
+            axes[i, j].set_ylabel(DEPTH_NAMES[i])
+plt.tight_layout()
+plt.show()
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(7, 3))
+ax = axes[0]
+for name, tab in psnr_tab.items():
+    ax.plot(range(len(depths_m)), tab.mean(1).numpy(), "o-", label=name)
+ax.set_xticks(range(len(depths_m)))
+ax.set_xticklabels(DEPTH_NAMES)
+ax.set_xlabel("depth")
+ax.set_ylabel("PSNR (dB)")
+ax.legend(fontsize=6)
+ax.set_title("Reconstruction PSNR over depth")
+ax = axes[1]
+h = systems["optimised DOE (exp. 1)"].height().detach() * G.aperture
+im = ax.imshow((h / ol.um).numpy(), cmap="viridis")
+ax.set_title("Optimised DOE height (um)")
+plt.colorbar(im, ax=ax, fraction=0.046)
+ax.set_xticks([])
+ax.set_yticks([])
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Reconstructions of one Kodak crop placed at 0.5 m (the nearest depth), read noise 1 %:
+
+# %%
+img = test[:1]
+cols = ["Fresnel lens (550 nm)", "cubic phase plate", "refractive lens", "optimised DOE (exp. 1)",
+        "optimised Zernike (exp. 2)"]
+fig, axes = plt.subplots(1, len(cols) + 1, figsize=(2.0 * (len(cols) + 1), 2.3))
+axes[0].imshow(img[0].permute(1, 2, 0).numpy())
+axes[0].set_title("ground truth", fontsize=7)
+for ax, name in zip(axes[1:], cols):
+    m = systems[name]
+    with torch.no_grad():
+        noisy, _ = E.sensor_images(m, img, eval_noise, seed=7)
+        rec = m.wiener(noisy[0], m.target_psf(m.height())).clamp(0, 1)
+    v = float(ol.metrics.psnr(rec[..., c:-c, c:-c], img[..., c:-c, c:-c]))
+    ax.imshow(rec[0].permute(1, 2, 0).numpy())
+    ax.set_title(f"{name}\n{v:.1f} dB", fontsize=7)
+for ax in axes:
+    ax.set_xticks([])
+    ax.set_yticks([])
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 4. Experiment 3: an element that focuses all three colours
+#
+# The authors' third script optimises a diffractive element in fused silica (2 mm here, sensor 25 mm,
+# object at infinity) so that each colour channel blurred by its wavelength's PSF equals the sharp image,
+# with a Laplacian smoothness penalty on the heights. Measured by the energy within two Airy radii
+# (at 550 nm) of each colour's PSF:
+
+# %% tags=["nbval-ignore-output"]
+G3 = E.focus_setup(params)
+t = time.time()
+focus_el, focus_res = E.train_focus(params, G3, train, gen)
+print(f"{len(focus_res.history)} steps in {time.time() - t:.0f} s")
+
+# %%
+r_airy_px = 1.22 * 550e-9 * G3.sensor / (2 * G3.radius) / G3.grid.dx
+fres3 = E.lens_height(G3.grid, E.MATERIAL_DOE, 550e-9, G3.sensor, None, wrap=True)
+with torch.no_grad():
+    P_f = G3.psfs(fres3, E.MATERIAL_DOE)[0]
+    P_o = G3.psfs(focus_el(), E.MATERIAL_DOE)[0]
+ee_f = E.encircled_energy(P_f, 2 * r_airy_px)
+ee_o = E.encircled_energy(P_o, 2 * r_airy_px)
+print(f"energy within {2 * r_airy_px:.2f} px (two Airy radii at 550 nm):")
+print(f"{'':<24}" + "".join(f"{w:>10}" for w in WL_NAMES) + f"{'min':>8}")
+for name, ee in (("Fresnel lens (550 nm)", ee_f), ("optimised (exp. 3)", ee_o)):
+    print(f"{name:<24}" + "".join(f"{v:10.3f}" for v in ee.tolist()) + f"{float(ee.min()):8.3f}")
+results.item("focus_ee_min", "Experiment 3: lowest RGB energy within two Airy radii", float(ee_o.min()), None, "")
+results.claim("focus_rgb", "The optimised element focuses all three colours better than the 550 nm Fresnel lens "
+              "(its worst colour keeps more energy near the centre)", float(ee_o.min()) > float(ee_f.min()),
+              note=f"{float(ee_o.min()):.3f} vs {float(ee_f.min()):.3f}")
+fig, axes = plt.subplots(1, 3, figsize=(7.5, 2.6))
+for ax, (P, name) in zip(axes[:2], ((P_f, "Fresnel lens (550 nm)"), (P_o, "optimised (exp. 3)"))):
+    cc = psf_px // 2
+    crop = P[:, cc - 12:cc + 13, cc - 12:cc + 13]
+    ax.imshow(((crop / crop.amax((-2, -1), keepdim=True)) ** 0.5).permute(1, 2, 0).numpy())
+    ax.set_title(name, fontsize=8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+im = axes[2].imshow((focus_el().detach() * G3.aperture / ol.um).numpy(), cmap="viridis")
+axes[2].set_title("optimised height (um)", fontsize=8)
+axes[2].set_xticks([])
+axes[2].set_yticks([])
+plt.colorbar(im, ax=axes[2], fraction=0.046)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 5. Explore the learned element's PSF
+#
+# Depth and wavelength sliders over the optimised DOE of experiment 1 (precomputed, so they work in the
+# rendered book without a kernel); the Fresnel lens beside it for comparison.
+
+# %%
+import ipywidgets as widgets  # noqa: E402
+
+links = []
+s_depth = widgets.SelectionSlider(options=DEPTH_NAMES, value=DEPTH_NAMES[2], description="depth")
+s_wl = widgets.SelectionSlider(options=WL_NAMES, value=WL_NAMES[1], description="wavelength")
+
+
+def psf_image(name, i, j):
+    P = psfs_all[name][i, j]
+    return widgets.Image(value=ol.plot.image_png(P / P.max(), 160), format="png")
+
+
+row = widgets.HBox([widgets.VBox([widgets.HTML(f"<b>{name}</b>"), ol.plot.stack_over(
+    s_depth, range(len(depths_m)), lambda i, name=name: ol.plot.stack_over(
+        s_wl, range(len(wavelengths_nm)), lambda j, i=i, name=name: psf_image(name, i, j), 1, links), 2, links)])
+    for name in ("optimised DOE (exp. 1)", "Fresnel lens (550 nm)")])
+widgets.VBox([widgets.HTML("<b>PSF explorer</b> (square-root intensity, 64 x 64 pixels)"), s_depth, s_wl, row])
+
+# %% [markdown]
+# ## 6. Super-resolution (designed here: the repository has no script for it)
+#
+# The paper's second application optimises an element for snapshot super-resolution. With no script,
+# we assume the simplest set-up consistent with the paper's description: a grey scene at the focus
+# depth (1 m), 550 nm, sensor pixels 2x and 4x the simulation pitch (area integration), 1 % read noise,
+# and the same small CNN (bilinear upsampling plus a residual stack of 3x3 convolutions) after either a
+# fixed refractive lens or a 36-term Zernike freeform started from that lens and trained with the CNN.
+# Scored against the high-resolution crop, with bilinear upsampling of the sensor image for reference.
+
+# %% tags=["nbval-ignore-output"]
+train_g, test_g = E.grey(train), E.grey(test)
+sr = {}
+for s_ in sr_scales:
+    for optics in (False, True):
+        t = time.time()
+        m, res = E.train_sr(params, G, s_, optics, train_g, gen)
+        sr[(s_, optics)] = m
+        print(f"x{s_} {'optimised element' if optics else 'fixed lens'}: {len(res.history)} steps in {time.time() - t:.0f} s")
+
+# %%
+print(f"{'scale':<7}{'bilinear (lens)':>17}{'lens + CNN':>12}{'optimised element + CNN':>26}")
+for s_ in sr_scales:
+    p_lens, p_bil, out_l, lr_l = E.evaluate_sr(sr[(s_, False)], test_g, eval_noise)
+    p_opt, _, out_o, _ = E.evaluate_sr(sr[(s_, True)], test_g, eval_noise)
+    print(f"x{s_:<6}{p_bil:17.2f}{p_lens:12.2f}{p_opt:26.2f}")
+    results.item(f"sr{s_}_lens", f"SR x{s_}: lens + CNN, PSNR", p_lens, None, "dB")
+    results.item(f"sr{s_}_optimised", f"SR x{s_}: optimised element + CNN, PSNR", p_opt, None, "dB",
+                 note="design assumed here (no script); gain over the lens reported as measured")
+fig, axes = plt.subplots(1, 4, figsize=(8, 2.3))
+for ax, (im_, title) in zip(axes, ((test_g[0, 0], "ground truth"), (lr_l[0, 0], f"sensor (x{sr_scales[-1]})"),
+                                   (out_l[0, 0].clamp(0, 1), "lens + CNN"), (out_o[0, 0].clamp(0, 1), "optimised + CNN"))):
+    ax.imshow(im_.numpy(), cmap="gray", vmin=0, vmax=1)
+    ax.set_title(title, fontsize=8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## What matched and what did not
+#
+# * The model is right where it can be checked: the in-focus lens gives the Airy pattern, and every
+#   sampling condition is verified before a PSF is computed (at full scale this found that the
+#   authors' quarter-width padding lets the Fresnel transfer function drop 1.6e-4 of the power at
+#   640 nm for a point at 0.5 m; the `full` set pads 2.5x instead).
+# * Both optimised elements beat the 550 nm Fresnel lens over depth and colour and have PSFs that vary
+#   less, as the paper says; the Fresnel lens' blue and red are far out of focus.
+# * At this tiny scale a plain refractive lens focused at 1 m is a strong baseline (fused silica's weak
+#   dispersion, a small 2 mm aperture); the table above says how it compares, measured, not asserted.
+# * Experiment 3 spreads the focus over the three colours: its worst colour keeps far more energy near
+#   the centre than the Fresnel lens' worst.
+# * Super-resolution is our design, not the paper's; at this scale the optimised element's gain over a
+#   lens is whatever the table shows, and is not claimed.
+
+# %% tags=["nbval-ignore-output"]
+print(f"chapter run time {time.time() - t0:.0f} s")
+path = results.write()
+print(results.table())

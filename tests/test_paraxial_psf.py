@@ -1,0 +1,97 @@
+"""Thin-element PSFs over depth and wavelength (Sitzmann et al.'s model), Wiener deconvolution, and the
+chapter's elements: Airy pattern, the thin-lens depth equation, gradients, sampling errors."""
+import math
+
+import pytest
+import torch
+from scipy.special import j1
+
+import optlib as ol
+from optlib.experiments import sitzmann2018 as E
+from optlib.nn.deconv import psf_otf, wiener_deconv
+from optlib.psf.paraxial import check_psf_sampling, lens_height, psf_stack
+from optlib.sampling import SamplingError
+
+G = ol.Grid(256, 2e-3 / 256)
+AP = ol.circ(G, 1e-3).to(torch.float64)
+Z = 35.5e-3
+
+
+def test_in_focus_lens_psf_is_airy_and_depth_obeys_the_lens_equation():
+    h = lens_height(G, "fused silica", 550e-9, Z, 1.0, wrap=False, dtype=torch.float64)
+    P = psf_stack(h, G, AP, "fused silica", [1.0], [550e-9], Z, psf_px=64, focus_depth=1.0)[0, 0]
+    prof = (P[32, 32:35] / P[32, 32]).tolist()
+    v = 2 * math.pi / 550e-9 * 1e-3 / Z * G.dx * torch.arange(1, 3, dtype=torch.float64)
+    airy = [1.0] + ((2 * j1(v.numpy()) / v.numpy()) ** 2).tolist()
+    assert prof == pytest.approx(airy, abs=3e-3)
+    # a point at 0.5 m is out of focus at z, and in focus at z' with 1/z' = 1/z + 1/1 m - 1/0.5 m
+    near = psf_stack(h, G, AP, "fused silica", [0.5], [550e-9], Z, psf_px=64, focus_depth=1.0)[0, 0]
+    z2 = 1 / (1 / Z + 1 / 1.0 - 1 / 0.5)
+    moved = psf_stack(h, G, AP, "fused silica", [0.5], [550e-9], z2, psf_px=64, focus_depth=1.0)[0, 0]
+    assert float(near.max()) < 0.5 * float(P.max())
+    assert float(moved.max()) == pytest.approx(float(P.max()) * (Z / z2) ** 2, rel=0.01)  # peak ~ 1/z^2
+
+
+def test_fresnel_lens_is_chromatic_and_refractive_lens_nearly_not():
+    fres = lens_height(G, "fused silica", 550e-9, Z, 1.0, wrap=True, dtype=torch.float64)
+    lens = lens_height(G, "fused silica", 550e-9, Z, 1.0, wrap=False, dtype=torch.float64)
+    wl = [460e-9, 550e-9, 640e-9]
+    pf = psf_stack(fres, G, AP, "fused silica", [1.0], wl, Z, psf_px=64, focus_depth=1.0)[0].amax((-2, -1))
+    pl = psf_stack(lens, G, AP, "fused silica", [1.0], wl, Z, psf_px=64, focus_depth=1.0)[0].amax((-2, -1))
+    assert float(pf[1]) == pytest.approx(float(pl[1]), rel=1e-3)  # identical at the design wavelength
+    assert float(pf[0]) < 0.1 * float(pl[0]) and float(pf[2]) < 0.1 * float(pl[2])
+
+
+def test_psf_gradients_in_height_and_depth():
+    g = ol.Grid(16, 2e-3 / 16)
+    ap = ol.circ(g, 1e-3).to(torch.float64)
+    h = (torch.rand(16, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 1e-7).requires_grad_()
+
+    def f(h):
+        return psf_stack(h, g, ap, "fused silica", [2.0], [550e-9], 1.0, psf_px=8, check=False)
+
+    assert torch.autograd.gradcheck(f, (h,), eps=1e-10, atol=1e-6)
+    d = torch.tensor([0.7], dtype=torch.float64, requires_grad=True)
+    lens = lens_height(G, "fused silica", 550e-9, Z, 1.0, wrap=False, dtype=torch.float64)
+    peak = lambda dd: psf_stack(lens, G, AP, "fused silica", dd, [550e-9], Z, psf_px=16, focus_depth=1.0)[0, 0, 8, 8]
+    peak(d).backward()
+    e = 1e-5
+    fd = (float(peak(torch.tensor([0.7 + e], dtype=torch.float64))) - float(peak(torch.tensor([0.7 - e], dtype=torch.float64)))) / (2 * e)
+    assert float(d.grad) == pytest.approx(fd, rel=1e-4)
+
+
+def test_undersampled_element_is_refused_with_the_fix():
+    coarse = ol.Grid(128, 2e-3 / 128)
+    with pytest.raises(SamplingError, match="pitch <="):
+        check_psf_sampling(coarse, 1e-3, [460e-9], Z, [0.5], 1.0)
+    assert check_psf_sampling(G, 1e-3, [460e-9], Z, [0.5, 1000.0], 1.0) <= 1.0
+
+
+def test_wiener_inverts_a_circular_blur_and_centres_the_psf():
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 40, 48, dtype=torch.float64)
+    delta = torch.zeros(3, 5, 5, dtype=torch.float64)
+    delta[:, 2, 2] = 1
+    assert torch.allclose(wiener_deconv(x, delta, 1e-12), x, atol=1e-9)
+    yy, xx = torch.meshgrid(torch.arange(7) - 3, torch.arange(7) - 3, indexing="ij")
+    psf = torch.exp(-(xx ** 2 + yy ** 2) / 2.0).double().expand(3, 7, 7)
+    psf = psf / psf.sum((-2, -1), keepdim=True)
+    blurred = torch.fft.irfft2(torch.fft.rfft2(x) * psf_otf(psf, (40, 48)), s=(40, 48))
+    assert torch.allclose(wiener_deconv(blurred, psf, 1e-12), x, atol=1e-5)
+    g = torch.tensor(1e-3, dtype=torch.float64, requires_grad=True)
+    wiener_deconv(blurred, psf, g).sum().backward()
+    assert torch.isfinite(g.grad)
+
+
+def test_chapter_elements_start_from_their_lenses():
+    lens_w = lens_height(G, E.MATERIAL_DOE, 550e-9, Z, 1.0, wrap=True)
+    doe = E.Diffractive(G, lens_w, 1.0)
+    h = doe().detach()
+    diff = torch.remainder(h - lens_w + doe.h2pi / 2, doe.h2pi) - doe.h2pi / 2  # compare modulo one period
+    assert float(diff.abs().max()) < 1e-3 * doe.h2pi
+    lens_r = lens_height(G, E.MATERIAL_REFRACTIVE, 550e-9, Z, 1.0, wrap=False)
+    zern = E.Refractive(G, 1e-3, lens_r, 36)
+    inside = AP > 0.99
+    err = (zern().detach() - lens_r)[inside]
+    err = err - err.mean()
+    assert float(err.abs().max()) < 0.01 * float(lens_r[inside].max() - lens_r[inside].min())
