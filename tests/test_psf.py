@@ -138,6 +138,12 @@ def test_pupil_method_refuses_an_undersampled_wavefront():
     lens.sensor_z = lens.sensor_z + 1e-3  # ~5 waves of defocus across 16 samples
     with pytest.raises(SamplingError, match="n_side"):
         pupil_psf(pupil_rays(lens, WL, 0.0, n_side=16), Grid(16, 1e-6))
+    # too few rays for a wide grid: both sums would fold replicas of the PSF onto it
+    cooke = library("cooke_triplet")
+    sparse = pupil_rays(cooke, WL, 0.0, n_side=32)
+    for fn in (pupil_psf, huygens_psf):
+        with pytest.raises(SamplingError, match="alias-free period"):
+            fn(sparse, Grid(129, 1e-6))
 
 
 def test_pupils_and_f_number_match_single_surface_imaging():

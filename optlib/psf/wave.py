@@ -108,6 +108,18 @@ def _direction_grid(pr: PupilRays):
     return out
 
 
+def _check_period(pr: "PupilRays", grid: Grid, dux, duy, who: str):
+    """A sum over pupil samples spaced du in direction cosine repeats on the sensor with period
+    lambda / (n du): the grid must fit inside one period, or replicas of the PSF fold onto it."""
+    N = pr.n_side
+    period = min(pr.wavelength / (pr.n * float(dux.detach())), pr.wavelength / (pr.n * float(duy.detach())))
+    extent = max(grid.extent)
+    if extent > period:
+        raise SamplingError(f"{who}: the sensor grid ({extent:.3e} m) is wider than the alias-free period "
+                            f"{period:.3e} m of a {N}-sample pupil; raise n_side to at least "
+                            f"{math.ceil(N * extent / period)} or shrink the grid")
+
+
 def _sensor_axes(grid: Grid, dtype, device, q: int = 1):
     """Pixel-centred sub-sample coordinates (m): q per pixel per axis, pixel-major order."""
     off = (torch.arange(q, dtype=dtype, device=device) - (q - 1) / 2) / q
@@ -159,13 +171,7 @@ def pupil_psf(pr: PupilRays, grid: Grid, check: bool = True, oversample: Optiona
     u0x, sx, u0y, sy = _direction_grid(pr)
     dux, duy = (2 / N) * sx.abs(), (2 / N) * sy.abs()
     if check:
-        # the pupil sum is periodic on the sensor with period lambda / (n du): the grid must fit in it
-        period = min(pr.wavelength / (pr.n * float(dux.detach())), pr.wavelength / (pr.n * float(duy.detach())))
-        extent = max(grid.extent)
-        if extent > period:
-            raise SamplingError(f"pupil_psf: the sensor grid ({extent:.3e} m) is wider than the alias-free period "
-                                f"{period:.3e} m of a {N}-sample pupil; raise n_side to at least "
-                                f"{math.ceil(N * extent / period)} or shrink the grid")
+        _check_period(pr, grid, dux, duy, "pupil_psf")
     q = _oversample(grid, pr, sx, sy, oversample)
     x, y = _sensor_axes(grid, dtype, device, q)
     # the reference point sits at the grid centre; the linear term u0 only adds a phase ramp (dropped)
@@ -193,14 +199,15 @@ def _huygens_chunk(qx, qy, qz, dx_, dy_, dz_, w, amp, x, y, k, R, n):
 
 
 def huygens_psf(pr: PupilRays, grid: Grid, chunk_elements: int = 1 << 20,
-                oversample: Optional[int] = None) -> torch.Tensor:
+                oversample: Optional[int] = None, check: bool = True) -> torch.Tensor:
     """Intensity PSF (H, W) on ``grid`` (centred on the reference point), fraction of the power per pixel,
     by summing every valid ray on the reference sphere as a Huygens source (see the module docstring).
 
     Work is split into blocks of at most ``chunk_elements`` (ray, pixel) pairs: peak memory is about
     ``12 * 8 * chunk_elements`` bytes (100 MB at the default) whatever the ray count, and with gradients
     every block is checkpointed (recomputed in backward), so the graph holds only the per-block sums.
-    Pixels integrate over ``oversample`` sub-samples per axis, as in :func:`pupil_psf`.
+    Pixels integrate over ``oversample`` sub-samples per axis, as in :func:`pupil_psf`; ``check`` raises
+    :class:`SamplingError` when the rays are too sparse for the grid (replicas of the PSF would fold in).
     """
     dtype, device = pr.q.dtype, pr.q.device
     v = pr.valid
@@ -212,6 +219,8 @@ def huygens_psf(pr: PupilRays, grid: Grid, chunk_elements: int = 1 << 20,
     N = pr.n_side
     n_valid = int(v.sum())
     dux, duy = (2 / N) * sx.abs(), (2 / N) * sy.abs()
+    if check:
+        _check_period(pr, grid, dux, duy, "huygens_psf")
     amp = torch.sqrt(grid.dx * grid.dy * dux * duy / n_valid) / (pr.wavelength / pr.n) * torch.ones_like(w)
     qs = _oversample(grid, pr, sx, sy, oversample)
     x, y = _sensor_axes(grid, dtype, device, qs)
