@@ -211,7 +211,11 @@ class EDOFSystem(nn.Module):
         rows = torch.arange(H) // band
         masks = (rows[None, :] == torch.arange(3)[:, None]).to(images.dtype)  # (3, H)
         parts = images[:, None] * masks[None, :, None, :, None]  # (B, 3, C, H, W): each band alone
-        blurred = fftconv2d(parts, P[inv].to(images.dtype)).sum(1)  # light from each band spreads freely
+        # gather each band's PSF by a one-hot product: indexing's backward accumulates with atomics on
+        # several threads and is not bitwise reproducible, a matrix product is
+        onehot = nn.functional.one_hot(inv.flatten(), len(used)).to(P.dtype)
+        Psel = (onehot @ P.flatten(1)).reshape(*inv.shape, *P.shape[1:])
+        blurred = fftconv2d(parts, Psel.to(images.dtype)).sum(1)  # light from each band spreads freely
         noisy = blurred + sigma.reshape(-1, 1, 1, 1) * torch.randn(blurred.shape, generator=generator,
                                                                    dtype=blurred.dtype)
         rec = self.wiener(noisy, self.target_psf(h).to(images.dtype))
