@@ -43,3 +43,14 @@ def fft_time(shape: Sequence[int], count: int = 1, dtype=torch.complex64, device
     """Estimated seconds for ``count`` 2-D FFTs of ``shape`` on ``device``, scaled by N log N from a measurement."""
     npts = math.prod(shape)
     return count * npts * math.log2(max(npts, 2)) * fft_seconds_per_point(device, dtype)
+
+
+def required_valid(rows) -> bool:
+    """True when every dry-run row marked ``note == "required"`` is valid."""
+    return all(r["valid"] for r in rows if r["note"] == "required")
+
+
+def format_rows(rows, width: int = 44) -> list:
+    """Dry-run rows (step, valid, bytes, seconds) as report lines, times in hours of FFT work here."""
+    return [f"{r['step']:<{width}} valid {str(r['valid']):<5} memory {human_bytes(r['bytes']):>10}  "
+            f"time ~{r['seconds'] / 3600:.2f} h (FFT work on this machine)" for r in rows]

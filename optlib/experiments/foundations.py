@@ -124,7 +124,7 @@ def dry_run(p: Dict) -> Dict:
     peak = max(r["bytes"] for r in rows)
     total = sum(r["seconds"] for r in rows)
     return {"rows": rows, "peak_bytes": peak, "fft_seconds": total,
-            "all_required_valid": all(r["valid"] for r in rows if r["note"] == "required")}
+            "all_required_valid": budget.required_valid(rows)}
 
 
 def dry_run_report(d: Dict) -> str:

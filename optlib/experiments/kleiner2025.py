@@ -91,14 +91,12 @@ def dry_run(p: Dict) -> Dict:
     rows.append({"step": f"all {nets} networks", "valid": True, "bytes": mem, "seconds": per_step * steps * nets,
                  "note": ""})
     return {"rows": rows, "peak_bytes": mem, "fft_seconds": per_step * steps * nets,
-            "all_required_valid": all(r["valid"] for r in rows if r["note"] == "required"),
+            "all_required_valid": budget.required_valid(rows),
             "input_cutoff": s.input_cutoff, "network_cutoff": s.network_cutoff}
 
 
 def dry_run_report(d: Dict) -> str:
     lines = [f"input cutoff {d['input_cutoff']:.1f} 1/m ({1e6 / d['input_cutoff']:.1f} um), network limit "
              f"{d['network_cutoff']:.1f} 1/m ({1e6 / d['network_cutoff']:.1f} um)"]
-    for r in d["rows"]:
-        lines.append(f"{r['step']:<40} valid {str(r['valid']):<5} memory {budget.human_bytes(r['bytes']):>10}  "
-                     f"time ~{r['seconds'] / 3600:.2f} h (FFT work on this machine)")
+    lines += budget.format_rows(d["rows"], 40)
     return "\n".join(lines)

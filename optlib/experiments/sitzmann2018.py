@@ -486,12 +486,10 @@ def dry_run(p: Dict) -> Dict:
                  "note": "required"})
     wd = defocus_waves(p["aperture_mm"] * 1e-3 / 2, 550e-9, min(p["depths_m"]), max(p["depths_m"]))
     return {"rows": rows, "peak_bytes": max(r["bytes"] for r in rows), "note": note, "defocus_waves": wd,
-            "all_required_valid": all(r["valid"] for r in rows if r["note"] == "required")}
+            "all_required_valid": budget.required_valid(rows)}
 
 
 def dry_run_report(d: Dict) -> str:
     lines = [f"{d['note']}; defocus between the nearest and farthest depth {d['defocus_waves']:.2f} waves at 550 nm"]
-    for r in d["rows"]:
-        lines.append(f"{r['step']:<44} valid {str(r['valid']):<5} memory {budget.human_bytes(r['bytes']):>10}  "
-                     f"time ~{r['seconds'] / 3600:.2f} h (FFT work on this machine)")
+    lines += budget.format_rows(d["rows"], 44)
     return "\n".join(lines)

@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 
 from ..grid import Grid
 from .geometric import geometric_psf
-from .wave import huygens_psf, pupil_psf, pupil_rays
+from .wave import wave_psf
 
 
 def field_grid(n_grid: int, half_field: float):
@@ -38,12 +38,7 @@ def psf_map(lens, wavelength: float, grid: Grid, fields, method: str = "pupil", 
             out = lens.trace(rays)
             chief = lens.trace(lens.chief_ray(wavelength, a, source)).o[0, :2]
             return geometric_psf(out.o[out.valid][:, :2], grid, center=chief)
-        pr = pupil_rays(lens, wavelength, a, source, n_side)
-        if method == "pupil":
-            return pupil_psf(pr, grid, **kwargs)
-        if method == "huygens":
-            return huygens_psf(pr, grid, **kwargs)
-        raise ValueError(f"unknown method {method!r}; use 'pupil', 'huygens' or 'geometric'")
+        return wave_psf(lens, wavelength, grid, a, source, n_side, method, **kwargs)
 
     flat, shape = _flatten(fields)
     psfs = [one(a) for a in tqdm(flat, desc="PSF map", disable=not progress, leave=False)]

@@ -259,4 +259,5 @@ def wave_psf(lens, wavelength: float, grid: Grid, angle=0.0, source=None, n_side
         return pupil_psf(pr, grid, **kwargs)
     if method == "huygens":
         return huygens_psf(pr, grid, **kwargs)
-    raise ValueError(f"unknown method {method!r}; use 'pupil' or 'huygens' (or optlib.psf.raywave_psf)")
+    raise ValueError(f"unknown method {method!r}; use 'pupil', 'huygens' or 'geometric' (psf_map), or "
+                     "optlib.psf.raywave_psf")
