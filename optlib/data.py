@@ -316,3 +316,60 @@ def load_imagenette(split: str = "val", n_per_class: Optional[int] = None, size:
     if not xs:
         raise DataFormatError(f"{p}: no {split}/<wnid>/*.JPEG members found")
     return torch.stack(xs), torch.tensor(ys)
+
+
+# --- KITTI depth (the official depth-completion layout) ------------------------------------------------
+KITTI_DEPTH_URL = "https://www.cvlibs.net/datasets/kitti/eval_depth.php?benchmark=depth_completion"
+
+
+def kitti_depth_pairs(split: str = "val", root=None, camera: str = "image_02") -> List[Tuple[Path, Path]]:
+    """(RGB, ground-truth depth) file pairs of KITTI's depth-completion benchmark, in its official layout:
+
+    ``<root>/data_depth_annotated/<split>/<drive>/proj_depth/groundtruth/<camera>/<frame>.png`` with the
+    RGB frames of KITTI raw at ``<root>/raw/<date>/<drive>/<camera>/data/<frame>.png`` (or
+    ``<root>/<date>/<drive>/...``), ``<date>`` being the drive name's first 10 characters. ``root``
+    defaults to ``$OPTLIB_DATA/kitti`` then the cache. KITTI needs a registration to download
+    (``KITTI_DEPTH_URL``), so there is no automatic download."""
+    if split not in ("train", "val"):
+        raise ValueError("split must be 'train' or 'val'")
+    for base in _search_dirs("kitti", root):
+        ann = base / "data_depth_annotated" / split
+        if not ann.is_dir():
+            continue
+        pairs = []
+        for drive in sorted(p for p in ann.iterdir() if p.is_dir()):
+            gt_dir = drive / "proj_depth" / "groundtruth" / camera
+            for gt in sorted(gt_dir.glob("*.png")):
+                date = drive.name[:10]
+                cands = [base / "raw" / date / drive.name / camera / "data" / gt.name,
+                         base / date / drive.name / camera / "data" / gt.name]
+                rgb = next((c for c in cands if c.is_file()), None)
+                if rgb is None:
+                    raise DataNotFoundError(f"{gt}: no RGB frame at {cands[0]} or {cands[1]}; unpack KITTI raw "
+                                            f"for drive {drive.name} there")
+                pairs.append((rgb, gt))
+        if pairs:
+            return pairs
+    raise DataNotFoundError(f"KITTI depth ({split}): no data_depth_annotated/{split}/<drive>/proj_depth/groundtruth/"
+                            f"{camera}/*.png under {[str(d) for d in _search_dirs('kitti', root)]}. Register and "
+                            f"download at {KITTI_DEPTH_URL}, then unpack it (and KITTI raw) into "
+                            f"${MIRROR_ENV}/kitti/")
+
+
+def load_kitti_depth(pair: Tuple[Path, Path]):
+    """One KITTI frame: RGB (3, H, W) in [0, 1], depth (1, H, W) in metres (uint16 / 256, the benchmark's
+    encoding) and the valid mask (1, H, W) (depth 0 means no measurement)."""
+    from PIL import Image
+    rgb_path, gt_path = pair
+    rgb = load_image(rgb_path)
+    try:
+        with Image.open(gt_path) as im:
+            a = np.asarray(im)
+    except OSError as e:
+        raise DataFormatError(f"{gt_path}: not a readable depth PNG ({e})") from e
+    if a.dtype not in (np.uint16, np.int32) or a.ndim != 2:
+        raise DataFormatError(f"{gt_path}: KITTI depth maps are single-channel 16-bit PNGs, got {a.dtype} {a.shape}")
+    if a.shape != tuple(rgb.shape[1:]):
+        raise DataFormatError(f"{gt_path}: depth {a.shape} and RGB {tuple(rgb.shape[1:])} sizes differ")
+    depth = torch.from_numpy(a.astype(np.float32) / 256.0)[None]
+    return rgb, depth, depth > 0
