@@ -16,7 +16,6 @@ the real ones: perspective, size with distance, occlusion, texture gradients. Va
 """
 from __future__ import annotations
 
-import math
 from typing import Optional, Tuple
 
 import torch

@@ -95,3 +95,13 @@ def test_chapter_elements_start_from_their_lenses():
     err = (zern().detach() - lens_r)[inside]
     err = err - err.mean()
     assert float(err.abs().max()) < 0.01 * float(lens_r[inside].max() - lens_r[inside].min())
+
+
+def test_authors_full_scale_padding_is_refused_and_the_full_set_is_not():
+    # the chapter states that the authors' quarter-width padding drops power at full scale: check it
+    import yaml
+    from pathlib import Path
+    full = yaml.safe_load((Path(__file__).parents[1] / "params" / "sitzmann2018" / "full.yaml").read_text())
+    d = E.dry_run({**full, "padding": 1.5})
+    assert not d["all_required_valid"] and "drop" in d["note"]
+    assert E.dry_run(full)["all_required_valid"]

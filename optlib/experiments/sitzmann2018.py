@@ -22,7 +22,7 @@ from torch import nn
 
 from .. import budget, data
 from ..elements.apertures import circ
-from ..elements.doe import FourierHeightMap, PixelHeightMap, ZernikeHeightMap, fabrication_noise
+from ..elements.doe import FourierHeightMap, ZernikeHeightMap, fabrication_noise
 from ..elements.zernike import zernike_basis
 from ..grid import Grid
 from ..imaging.conv import fftconv2d

@@ -3,7 +3,7 @@ rendering (:func:`optlib.imaging.render_varying`)."""
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from typing import Optional
 
 import torch
 from tqdm.auto import tqdm

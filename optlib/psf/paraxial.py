@@ -13,7 +13,7 @@ equivalent focal length), and the transfer function must be sampled (the planner
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from typing import Optional
 
 import torch
 
@@ -100,18 +100,20 @@ def psf_stack(height: torch.Tensor, grid: Grid, aperture: torch.Tensor, material
     # Fresnel transfer function (cached), cropping the sensor window before taking the intensity
     H_, W_ = grid.shape
     Hp, Wp = padded_shape(grid.shape, padding)
-    need_measure = False
+    failed = None  # (reason, fix) of a wavelength the grid test cannot pass
     if check:
         for wl in wavelengths.tolist():
             valid, reason, fix = _grid_check("fresnel", grid.shape, grid.pitch, wl, float(sensor_distance), padding, None)
-            need_measure |= not valid
+            if not valid:
+                failed = (reason, fix)
+    need_measure = failed is not None
     Ht = _transfer_function("fresnel", (Hp, Wp), grid.pitch, wavelengths, float(sensor_distance), u.device, u.dtype)
     U = torch.fft.fft2(pad_centered(u, (Hp, Wp)))
     if need_measure:
         loss = _measured_loss(U, Ht, wavelengths, Grid((Hp, Wp), grid.pitch))
         if loss > 1e-6:
             raise SamplingError(f"psf_stack: the Fresnel transfer function would drop {loss:.3g} of the field's power "
-                                f"({reason}). Fix: {fix}")
+                                f"({failed[0]}). Fix: {failed[1]}")
     out = torch.fft.ifft2(U * Ht)
     side_h = (psf_px * factor) if psf_px is not None else H_ - H_ % factor
     side_w = (psf_px * factor) if psf_px is not None else W_ - W_ % factor

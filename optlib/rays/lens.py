@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
 import torch
 import torch.utils.checkpoint
 
 from .. import materials
-from .surfaces import Surface, refract, refract_xyz
+from .surfaces import Surface, refract_xyz
 
 
 def _f(x) -> float:
