@@ -1,0 +1,189 @@
+"""Direct kernel optimisation (Almuallem et al., Eq. 5): metasurface phases fitted to a CNN's first layer.
+
+A first convolution with weights ``W`` of shape ``(L, 3, t, t)`` (L output channels, RGB input) becomes
+``6L`` metasurface elements, ordered ``(l, c, s)`` with ``s = 0`` the positive and ``s = 1`` the negative
+part ``h± = (±h + |±h|) / 2`` (:func:`split_signed`). Element ``(l, c, s)`` sees colour band ``c`` only
+(a narrowband filter at ``wavelengths[c]``).
+
+Scale. A passive element cannot put more power on the sensor than passes its aperture, so its kernel
+(fraction of that power per pixel, :class:`~optlib.meta.kernels.KernelOptics`) sums to at most 1. The
+targets are therefore ``alpha_l h±`` with one factor per output channel,
+``alpha_l = efficiency / max_{c,s} sum(h±_{l,c,s})``: the brightest of channel ``l``'s six elements sends
+``efficiency`` of its light into the window and the others proportionally less (they steer the rest
+outside it). The electronic side divides by ``alpha_l``: this is the one gain per output channel that the
+subtraction ``h+ - h-`` implies (:func:`compose`).
+
+Each element's fit is independent (its loss involves only its own phase and Adam's update is
+elementwise), so fitting chunks of elements one after another, or on different ranks
+(:func:`fit_phases` with ``rank``/``world``), gives exactly the phases of one joint optimisation.
+"""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Dict, Optional, Sequence
+
+import torch
+
+from .. import train
+from .kernels import KernelOptics
+
+
+def split_signed(weight: torch.Tensor) -> torch.Tensor:
+    """``(L, C, t, t)`` signed kernels -> ``(L, C, 2, t, t)`` non-negative parts ``[relu(w), relu(-w)]``."""
+    return torch.stack([weight.clamp(min=0), (-weight).clamp(min=0)], dim=2)
+
+
+def element_wavelengths(n_out: int, wavelengths: Sequence[float]) -> torch.Tensor:
+    """Wavelength (m) of each of the ``2 C n_out`` elements, in ``(l, c, s)`` order, float64."""
+    wl = torch.as_tensor(list(wavelengths), dtype=torch.float64)
+    return wl[None, :, None].expand(n_out, -1, 2).reshape(-1).clone()
+
+
+def targets(weight: torch.Tensor, efficiency: float = 0.8):
+    """Target kernels and gains for a first-layer weight ``(L, C, t, t)``.
+
+    Returns ``(T, alpha)``: ``T`` ``(2 C L, t, t)`` non-negative target kernels in ``(l, c, s)`` order (fractions of
+    aperture power per pixel) and ``alpha`` ``(L,)``, the scale applied to channel ``l`` (divide by it to get back
+    the weights' units).
+    """
+    if not 0 < efficiency <= 1:
+        raise ValueError(f"efficiency must be in (0, 1] (a passive element), got {efficiency}")
+    w = weight.detach()
+    parts = split_signed(w)                                            # (L, C, 2, t, t)
+    sums = parts.sum(dim=(-2, -1)).flatten(1).amax(1)                  # (L,)
+    if bool((sums <= 0).any()):
+        raise ValueError("a first-layer output channel is all zeros; nothing to fit")
+    alpha = efficiency / sums
+    T = parts * alpha[:, None, None, None, None]
+    return T.reshape(-1, *w.shape[-2:]), alpha
+
+
+def compose(kernels: torch.Tensor, gains: torch.Tensor, n_in: int = 3) -> torch.Tensor:
+    """Optical kernels ``(2 C L, t, t)`` in ``(l, c, s)`` order and gains ``(L,)`` -> signed weight ``(L, C, t, t)``
+    ``= gain_l (k+ - k-)``."""
+    t = kernels.shape[-1]
+    k = kernels.reshape(-1, n_in, 2, t, t)
+    return gains[:, None, None, None] * (k[:, :, 0] - k[:, :, 1])
+
+
+def initial_phase(optics: KernelOptics, wavelengths: torch.Tensor, seed: int = 0, noise: float = 0.5,
+                  dtype=torch.float32, device=None) -> torch.Tensor:
+    """Start of every fit: a lens focusing on the window's centre plus a weak random phase screen (rad),
+    smoothed over 5 samples, so that light starts inside the window and the elements are not identical."""
+    g = torch.Generator().manual_seed(seed)
+    E, n = wavelengths.numel(), optics.n
+    ph = optics.lens_phase(wavelengths, device="cpu", dtype=torch.float64)
+    r = torch.randn(E, 1, n, n, generator=g, dtype=torch.float64)
+    r = torch.nn.functional.avg_pool2d(r, 5, stride=1, padding=2, count_include_pad=False)[:, 0]
+    r = r / r.flatten(1).std(1)[:, None, None]
+    return (ph + noise * r).to(device=device, dtype=dtype)
+
+
+def fit_phases(optics: KernelOptics, target: torch.Tensor, wavelengths: torch.Tensor, iterations: int = 150,
+               lr: float = 0.1, init: Optional[torch.Tensor] = None, seed: int = 0, chunk: Optional[int] = None,
+               checkpoint_dir: Optional[str] = None, rank: int = 0, world: int = 1, progress: bool = True,
+               device=None, dtype=torch.float32) -> Dict:
+    """Fit one phase per target kernel (Eq. 5: ``||kernel(phi) - T||^2``) with Adam.
+
+    Args:
+        target: ``(E, t, t)`` non-negative target kernels (fractions of aperture power, see :func:`targets`).
+        wavelengths: ``(E,)`` metres.
+        chunk: elements optimised together (default all this rank owns); the result does not depend on it.
+        checkpoint_dir: if given, every finished chunk is written there atomically
+            (``dko_<first>_<last>.pt``) and skipped when the run is restarted (resume after interruption).
+        rank, world: fit only ``train.shard(E, rank, world)`` (one process per GPU under torchrun).
+
+    Returns a dict with ``phase`` (E, n, n; NaN rows for elements other ranks own), ``loss`` (E,) final
+    per-element loss, ``history`` (iterations,) summed loss of the first chunk, ``elements`` (the indices
+    fitted here), ``seconds`` (wall time) and ``step_seconds`` (one iteration over the first chunk).
+    """
+    E = target.shape[0]
+    device = torch.device(device) if device is not None else target.device
+    mine = train.shard(E, rank, world)
+    chunk = chunk or max(1, len(mine))
+    wl = torch.as_tensor(wavelengths, dtype=torch.float64).flatten().cpu()
+    optics.check(sorted(set(wl.tolist())))
+    if init is None:
+        init = initial_phase(optics, wl, seed=seed, dtype=dtype)
+    phase = torch.full((E, optics.n, optics.n), float("nan"), dtype=dtype)
+    loss = torch.full((E,), float("nan"), dtype=torch.float64)
+    history, step_seconds = [], None
+    t0 = time.perf_counter()
+    ckdir = Path(checkpoint_dir) if checkpoint_dir else None
+    from tqdm.auto import tqdm
+    bar = tqdm(total=len(mine) * iterations, desc=f"DKO rank {rank}", disable=not progress, leave=False)
+    for start in range(mine.start, mine.stop, chunk):
+        sl = slice(start, min(mine.stop, start + chunk))
+        path = ckdir / f"dko_{sl.start}_{sl.stop - 1}.pt" if ckdir else None
+        if path is not None and path.is_file():
+            st = train.load_checkpoint(path)
+            phase[sl], loss[sl] = st["phase"].to(dtype), st["loss"]
+            bar.update((sl.stop - sl.start) * iterations)
+            continue
+        p = init[sl].detach().clone().to(device=device, dtype=dtype).requires_grad_(True)
+        T = target[sl].to(device=device, dtype=dtype)
+        w = wl[sl]
+        opt = torch.optim.Adam([p], lr=lr)
+        for it in range(iterations):
+            ts = time.perf_counter()
+            opt.zero_grad(set_to_none=True)
+            per = ((optics.kernels(p, w, check=False) - T) ** 2).sum(dim=(-2, -1))
+            per.sum().backward()
+            opt.step()
+            if start == mine.start:
+                history.append(float(per.detach().sum()))
+                if it == 1:
+                    step_seconds = time.perf_counter() - ts
+            bar.update(sl.stop - sl.start)
+        with torch.no_grad():
+            final = ((optics.kernels(p, w, check=False) - T) ** 2).sum(dim=(-2, -1))
+        phase[sl] = p.detach().cpu()
+        loss[sl] = final.double().cpu()
+        if path is not None:
+            train.save_checkpoint(path, {"phase": phase[sl].clone(), "loss": loss[sl].clone()})
+    bar.close()
+    return {"phase": phase, "loss": loss, "history": torch.tensor(history, dtype=torch.float64),
+            "elements": mine, "seconds": time.perf_counter() - t0, "step_seconds": step_seconds}
+
+
+def gather_shards(result: Dict) -> torch.Tensor:
+    """Under torch.distributed, give every rank all elements' phases (rank ``r`` filled its shard);
+    without it, return ``result['phase']`` as it is."""
+    import torch.distributed as dist
+    ph = result["phase"]
+    if not (dist.is_available() and dist.is_initialized()):
+        return ph
+    mask = torch.zeros(ph.shape[0], dtype=ph.dtype)
+    mask[result["elements"].start:result["elements"].stop] = 1
+    full = torch.nan_to_num(ph, nan=0.0) * mask[:, None, None]
+    dist.all_reduce(full)
+    return full
+
+
+def kernel_metrics(fitted: torch.Tensor, target: torch.Tensor) -> Dict[str, float]:
+    """Table 3's numbers over all kernels: mean NCC (zero-mean, per kernel), RMSE and MAE (in the units given;
+    pass both in the CNN weights' units). Kernels whose target is constant have no defined NCC and are left
+    out of its mean (counted in ``ncc_undefined``)."""
+    f = fitted.detach().double().flatten(1)
+    t = target.detach().double().flatten(1)
+    fc, tc = f - f.mean(1, keepdim=True), t - t.mean(1, keepdim=True)
+    den = torch.sqrt((fc ** 2).sum(1) * (tc ** 2).sum(1))
+    ok = (tc ** 2).sum(1) > 1e-20 * max(float((t ** 2).sum(1).max()), 1e-300)
+    ncc = (fc * tc).sum(1)[ok] / den[ok]
+    return {"ncc": float(ncc.mean()), "ncc_min": float(ncc.min()), "rmse": float(torch.sqrt(((f - t) ** 2).mean())),
+            "mae": float((f - t).abs().mean()), "ncc_undefined": int((~ok).sum()), "n": int(f.shape[0]),
+            "ncc_each": ncc}
+
+
+def unit_kernels(kernels: torch.Tensor, alpha: torch.Tensor, n_in: int = 3) -> torch.Tensor:
+    """Element kernels ``(2 C L, t, t)`` divided by their channel's ``alpha``: back in the weights' units."""
+    a = alpha[:, None].expand(-1, 2 * n_in).reshape(-1)
+    return kernels / a[:, None, None].to(kernels.dtype)
+
+
+def parameter_counts(n: int, n_out: int, n_in: int = 3, taps: int = 7) -> Dict[str, int]:
+    """Table 1's arithmetic: one element's phases, all ``2 n_in n_out`` elements, and the electronic layer."""
+    return {"dko_per_element": n * n, "optical_layer": 2 * n_in * n_out * n * n,
+            "electronic_first_layer": n_out * n_in * taps * taps, "elements": 2 * n_in * n_out}
