@@ -4,7 +4,8 @@ Each chapter module exposes ``PARAMS`` (its parameter names), ``setups(params)``
 """
 import importlib
 
-CHAPTER_MODULES = {"foundations": "foundations", "sitzmann2018": "sitzmann2018", "kleiner2025": "kleiner2025"}
+CHAPTER_MODULES = {"foundations": "foundations", "sitzmann2018": "sitzmann2018", "kleiner2025": "kleiner2025",
+                   "dko": "dko"}
 
 
 def module(chapter: str):

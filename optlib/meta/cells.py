@@ -232,7 +232,9 @@ class CellLibrary:
         w = self.widths
         if float(ph[-1] - ph[0]) < 0:                      # make the curve increasing
             ph, w = ph.flip(0), w.flip(0)
-        ph = ph.to(phase.device)
+        # near resonances the curve can dip; the running maximum keeps the inverse single-valued (the widths
+        # on a falling stretch are never chosen)
+        ph = torch.cummax(ph, 0).values.to(phase.device)
         w = w.to(phase.device)
         p0, p1 = float(ph[0]), float(ph[-1])
         x = p0 + torch.remainder(phase.double() - p0, 2 * math.pi)
@@ -242,7 +244,7 @@ class CellLibrary:
             x = torch.where(x > p1, torch.where(to_end < to_start, torch.full_like(x, p1), torch.full_like(x, p0)), x)
         j = torch.searchsorted(ph.contiguous(), x.detach().contiguous()).clamp(1, ph.numel() - 1)
         a, b = ph[j - 1], ph[j]
-        f = ((x - a) / (b - a)).clamp(0, 1)
+        f = ((x - a) / (b - a).clamp(min=1e-12)).clamp(0, 1)
         return (w[j - 1] + f * (w[j] - w[j - 1])).to(phase.dtype)
 
     def transmission_for_width(self, width: torch.Tensor, wavelength) -> torch.Tensor:

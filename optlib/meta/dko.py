@@ -5,6 +5,10 @@ A first convolution with weights ``W`` of shape ``(L, 3, t, t)`` (L output chann
 part ``h± = (±h + |±h|) / 2`` (:func:`split_signed`). Element ``(l, c, s)`` sees colour band ``c`` only
 (a narrowband filter at ``wavelengths[c]``).
 
+Orientation. Optics convolve (``I * h``); a CNN layer correlates (``sum_j w_j x_{y+j}``). The physical kernel
+that realises weight ``w`` is therefore ``h(u) = w(-u)``: :func:`targets` flips the weights and :func:`compose`
+flips the kernels back, so the fitted element kernels are the ones a sensor would record.
+
 Scale. A passive element cannot put more power on the sensor than passes its aperture, so its kernel
 (fraction of that power per pixel, :class:`~optlib.meta.kernels.KernelOptics`) sums to at most 1. The
 targets are therefore ``alpha_l h±`` with one factor per output channel,
@@ -50,7 +54,7 @@ def targets(weight: torch.Tensor, efficiency: float = 0.8):
     """
     if not 0 < efficiency <= 1:
         raise ValueError(f"efficiency must be in (0, 1] (a passive element), got {efficiency}")
-    w = weight.detach()
+    w = weight.detach().flip((-2, -1))
     parts = split_signed(w)                                            # (L, C, 2, t, t)
     sums = parts.sum(dim=(-2, -1)).flatten(1).amax(1)                  # (L,)
     if bool((sums <= 0).any()):
@@ -65,7 +69,7 @@ def compose(kernels: torch.Tensor, gains: torch.Tensor, n_in: int = 3) -> torch.
     ``= gain_l (k+ - k-)``."""
     t = kernels.shape[-1]
     k = kernels.reshape(-1, n_in, 2, t, t)
-    return gains[:, None, None, None] * (k[:, :, 0] - k[:, :, 1])
+    return (gains[:, None, None, None] * (k[:, :, 0] - k[:, :, 1])).flip((-2, -1))
 
 
 def initial_phase(optics: KernelOptics, wavelengths: torch.Tensor, seed: int = 0, noise: float = 0.5,
@@ -84,7 +88,7 @@ def initial_phase(optics: KernelOptics, wavelengths: torch.Tensor, seed: int = 0
 def fit_phases(optics: KernelOptics, target: torch.Tensor, wavelengths: torch.Tensor, iterations: int = 150,
                lr: float = 0.1, init: Optional[torch.Tensor] = None, seed: int = 0, chunk: Optional[int] = None,
                checkpoint_dir: Optional[str] = None, rank: int = 0, world: int = 1, progress: bool = True,
-               device=None, dtype=torch.float32) -> Dict:
+               device=None, dtype=torch.float32, snapshots: Sequence[int] = ()) -> Dict:
     """Fit one phase per target kernel (Eq. 5: ``||kernel(phi) - T||^2``) with Adam.
 
     Args:
@@ -94,6 +98,7 @@ def fit_phases(optics: KernelOptics, target: torch.Tensor, wavelengths: torch.Te
         checkpoint_dir: if given, every finished chunk is written there atomically
             (``dko_<first>_<last>.pt``) and skipped when the run is restarted (resume after interruption).
         rank, world: fit only ``train.shard(E, rank, world)`` (one process per GPU under torchrun).
+        snapshots: iteration counts at which to keep a copy of the phases (``result['snapshots'][i]``).
 
     Returns a dict with ``phase`` (E, n, n; NaN rows for elements other ranks own), ``loss`` (E,) final
     per-element loss, ``history`` (iterations,) summed loss of the first chunk, ``elements`` (the indices
@@ -110,6 +115,7 @@ def fit_phases(optics: KernelOptics, target: torch.Tensor, wavelengths: torch.Te
     phase = torch.full((E, optics.n, optics.n), float("nan"), dtype=dtype)
     loss = torch.full((E,), float("nan"), dtype=torch.float64)
     history, step_seconds = [], None
+    snaps = {int(i): torch.full_like(phase, float("nan")) for i in snapshots}
     t0 = time.perf_counter()
     ckdir = Path(checkpoint_dir) if checkpoint_dir else None
     from tqdm.auto import tqdm
@@ -120,6 +126,8 @@ def fit_phases(optics: KernelOptics, target: torch.Tensor, wavelengths: torch.Te
         if path is not None and path.is_file():
             st = train.load_checkpoint(path)
             phase[sl], loss[sl] = st["phase"].to(dtype), st["loss"]
+            for i in snaps:
+                snaps[i][sl] = st["snapshots"][str(i)].to(dtype)
             bar.update((sl.stop - sl.start) * iterations)
             continue
         p = init[sl].detach().clone().to(device=device, dtype=dtype).requires_grad_(True)
@@ -132,6 +140,8 @@ def fit_phases(optics: KernelOptics, target: torch.Tensor, wavelengths: torch.Te
             per = ((optics.kernels(p, w, check=False) - T) ** 2).sum(dim=(-2, -1))
             per.sum().backward()
             opt.step()
+            if it + 1 in snaps:
+                snaps[it + 1][sl] = p.detach().cpu()
             if start == mine.start:
                 history.append(float(per.detach().sum()))
                 if it == 1:
@@ -142,10 +152,12 @@ def fit_phases(optics: KernelOptics, target: torch.Tensor, wavelengths: torch.Te
         phase[sl] = p.detach().cpu()
         loss[sl] = final.double().cpu()
         if path is not None:
-            train.save_checkpoint(path, {"phase": phase[sl].clone(), "loss": loss[sl].clone()})
+            train.save_checkpoint(path, {"phase": phase[sl].clone(), "loss": loss[sl].clone(),
+                                         "snapshots": {str(i): v[sl].clone() for i, v in snaps.items()}})
     bar.close()
     return {"phase": phase, "loss": loss, "history": torch.tensor(history, dtype=torch.float64),
-            "elements": mine, "seconds": time.perf_counter() - t0, "step_seconds": step_seconds}
+            "elements": mine, "seconds": time.perf_counter() - t0, "step_seconds": step_seconds,
+            "snapshots": snaps}
 
 
 def gather_shards(result: Dict) -> torch.Tensor:

@@ -52,7 +52,8 @@ class KernelOptics:
         oversample: Fresnel sub-samples per pixel per axis (odd); 0 picks the smallest odd number that
             samples the kernel's intensity at its Nyquist rate, ``lambda z / (4 R)``, for every wavelength.
         padding: ASM zero-padding factor.
-        chunk: elements per batch in :meth:`kernels` (bounds memory; results do not depend on it).
+        chunk: elements per batch in :meth:`kernels` (bounds memory; results do not depend on it). With
+            gradients and more elements than ``chunk``, each chunk is checkpointed (recomputed in backward).
     """
 
     n: int = 257
@@ -189,14 +190,20 @@ class KernelOptics:
             raise ValueError(f"need one wavelength per element: {E} elements, {wl.numel()} wavelengths")
         if check:
             self.check(sorted(set(wl.tolist())))
+        fn = self._fresnel if self.method == "fresnel" else self._asm
+        # with gradients and several chunks, keep only each chunk's output and recompute its graph in the
+        # backward pass: memory is one chunk's, whatever the number of elements (E2E at the paper's scale)
+        ckpt = torch.is_grad_enabled() and (phase.requires_grad or (transmission is not None and
+                                                                    transmission.requires_grad)) and E > self.chunk
         outs = []
         for s in range(0, E, self.chunk):
             sl = slice(s, min(E, s + self.chunk))
             t = None if transmission is None else transmission[sl]
-            if self.method == "fresnel":
-                outs.append(self._fresnel(phase[sl], wl[sl], t))
+            if ckpt:
+                from torch.utils.checkpoint import checkpoint
+                outs.append(checkpoint(fn, phase[sl], wl[sl], t, use_reentrant=False))
             else:
-                outs.append(self._asm(phase[sl], wl[sl], t))
+                outs.append(fn(phase[sl], wl[sl], t))
         return torch.cat(outs)
 
     def _field(self, phase, transmission):

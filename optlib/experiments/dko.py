@@ -1,0 +1,281 @@
+"""Set-ups, training stages and dry run of the DKO chapter (Almuallem et al.): a metasurface array that
+computes the first convolution of a monocular depth network, designed in two stages (train the CNN, then fit
+the metasurfaces to its first layer) or end to end.
+
+The notebook and the ``full`` dry run share this code. Depths in metres, lengths in SI units (parameters
+carry their unit in the name: ``_um``, ``_mm``, ``_nm``).
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Dict, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+
+from .. import budget, data, metrics, scenes, train
+from ..meta import dko
+from ..meta.cells import CellDesign
+from ..meta.kernels import KernelOptics
+from ..nn.depth import DepthNet, OpticalConv2d, ResNetConfig
+
+PARAMS = ("scale", "seed", "dataset", "image_h", "image_w", "n_train", "n_test", "n_textures", "first_channels",
+          "widths", "blocks", "decoder", "batch", "lr", "train_steps", "element_n", "pitch_um", "z_mm", "pixel_um",
+          "method", "padding", "wavelengths_nm", "efficiency", "dko_iterations", "dko_lr", "dko_chunk",
+          "e2e_steps", "e2e_pretrained_steps", "e2e_phase_lr", "cell_order", "cell_widths", "checkpoint_dir",
+          "max_depth")
+
+PAPER_TABLE2 = {  # AbsRel, SqRel, RMSE (m), RMSlog, d1, d2, d3, training time (h)
+    "Ours (DKO)": (0.199, 1.674, 6.996, 0.305, 0.688, 0.879, 0.944, 12),
+    "E2E pretrained": (0.346, 3.618, 11.013, 0.494, 0.401, 0.675, 0.835, 240),
+    "E2E w/o pretraining": (0.387, 4.173, 11.853, 0.552, 0.324, 0.633, 0.814, 240),
+}
+PAPER_TABLE3 = {"ncc": 0.9840, "rmse": 0.012909, "mae": 0.007555}
+PAPER_TABLE1 = {"DKO": (1.1, 100), "Computational training": (14.84, 250), "E2E": (418, 73000)}  # M params, ms
+METRIC_KEYS = ("abs_rel", "sq_rel", "rmse", "rmse_log", "delta1", "delta2", "delta3")
+
+
+def check(p: Dict):
+    unknown = set(p) - set(PARAMS)
+    if unknown:
+        raise KeyError(f"unknown dko parameters {sorted(unknown)}; known: {PARAMS}")
+    if p["dataset"] not in ("road", "kitti"):
+        raise ValueError("dataset must be 'road' (procedural scenes from the photo mirror) or 'kitti'")
+    if p["image_h"] % 32 or p["image_w"] % 32:
+        raise ValueError(f"image_h and image_w must be multiples of 32 (the encoder downsamples 32x), got "
+                         f"{p['image_h']} x {p['image_w']}")
+    if len(p["wavelengths_nm"]) != 3:
+        raise ValueError("wavelengths_nm: one wavelength per colour channel (R, G, B)")
+
+
+def repository_params(scale: str) -> Dict:
+    """``params/dko/<scale>.yaml`` of the source tree this package runs from (an editable install)."""
+    import yaml
+    from pathlib import Path
+    f = Path(__file__).resolve().parents[2] / "params" / "dko" / f"{scale}.yaml"
+    if not f.is_file():
+        raise FileNotFoundError(f"{f} not found: repository_params needs optlib installed from the source tree "
+                                "(pip install -e .)")
+    return yaml.safe_load(f.read_text())
+
+
+def optics(p: Dict) -> KernelOptics:
+    return KernelOptics(n=p["element_n"], pitch=p["pitch_um"] * 1e-6, z=p["z_mm"] * 1e-3, pixel=p["pixel_um"] * 1e-6,
+                        taps=7, method=p["method"], padding=p["padding"], chunk=p["dko_chunk"] or 6 * p["first_channels"])
+
+
+def wavelengths(p: Dict):
+    return [w * 1e-9 for w in p["wavelengths_nm"]]
+
+
+def cell_design(p: Dict) -> CellDesign:
+    return CellDesign(order=p["cell_order"], n_widths=p["cell_widths"])
+
+
+def net_config(p: Dict) -> ResNetConfig:
+    return ResNetConfig(first=p["first_channels"], widths=tuple(p["widths"]), blocks=tuple(p["blocks"]),
+                        decoder=tuple(p["decoder"]))
+
+
+def make_net(p: Dict, seed: int) -> DepthNet:
+    torch.manual_seed(seed)
+    return DepthNet(net_config(p), min_depth=1.0, max_depth=p["max_depth"])
+
+
+# --- data --------------------------------------------------------------------------------------------------
+def make_data(p: Dict):
+    """``(train, test)``, each ``(rgb (N, 3, H, W), depth (N, 1, H, W) m)``: procedural road scenes textured with
+    the mirror's photographs, training and test textures from disjoint photographs (``dataset: road``), or
+    KITTI's depth-completion split resized to the network's input (``dataset: kitti``)."""
+    check(p)
+    H, W = p["image_h"], p["image_w"]
+    if p["dataset"] == "kitti":
+        return tuple(_kitti(split, n, H, W) for split, n in (("train", p["n_train"]), ("val", p["n_test"])))
+    g = torch.Generator().manual_seed(p["seed"])
+    paths = data.photo_paths("wikimedia_photos")
+    split = int(len(paths) * 0.8)
+    tex_train = data.random_crops(paths[:split], 256, p["n_textures"], g)
+    tex_test = data.random_crops(paths[split:], 256, max(8, p["n_textures"] // 4), g)
+    train_set = scenes.road_scenes(tex_train, p["n_train"], H, W, g, max_depth=p["max_depth"])
+    test_set = scenes.road_scenes(tex_test, p["n_test"], H, W, g, max_depth=p["max_depth"])
+    return train_set, test_set
+
+
+def _kitti(split: str, n: int, H: int, W: int):
+    pairs = data.kitti_depth_pairs(split)[:n]
+    rgbs, depths = [], []
+    for pair in pairs:
+        rgb, depth, valid = data.load_kitti_depth(pair)
+        rgbs.append(F.interpolate(rgb[None], (H, W), mode="area")[0])
+        # nearest keeps sparse LiDAR samples valid (0 = no measurement)
+        depths.append(F.interpolate((depth * valid)[None], (H, W), mode="nearest")[0])
+    return torch.stack(rgbs), torch.stack(depths)
+
+
+# --- training and evaluation ---------------------------------------------------------------------------------
+def depth_loss(pred: torch.Tensor, gt: torch.Tensor, max_depth: float) -> torch.Tensor:
+    """Mean |log pred - log gt| over pixels with ground truth (gt > 0; sky at ``max_depth`` included)."""
+    valid = gt > 0
+    return (torch.log(pred[valid]) - torch.log(gt[valid].clamp(max=max_depth))).abs().mean()
+
+
+def train_depth(net: torch.nn.Module, train_set, steps: int, lr: float, batch: int, seed: int,
+                params=None, param_groups=None, checkpoint: Optional[str] = None, desc: str = "train",
+                max_depth: float = 80.0):
+    """Adam on the depth loss for ``steps`` batches drawn (with horizontal flips) from ``train_set``."""
+    rgb, depth = train_set
+    g = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(param_groups if param_groups is not None else (params or net.parameters()), lr=lr)
+    net.train()
+
+    def step(i):
+        idx = torch.randint(0, rgb.shape[0], (batch,), generator=g)
+        flip = bool(torch.rand((), generator=g) < 0.5)
+        x, d = rgb[idx], depth[idx]
+        if flip:
+            x, d = x.flip(-1), d.flip(-1)
+        return depth_loss(net(x), d, max_depth)
+
+    res = train.fit(step, net, opt, steps, checkpoint=checkpoint, desc=desc, generator=g)
+    net.eval()
+    return res
+
+
+@torch.no_grad()
+def predict(net: torch.nn.Module, rgb: torch.Tensor, batch: int = 16) -> torch.Tensor:
+    net.eval()
+    return torch.cat([net(rgb[i:i + batch]) for i in range(0, rgb.shape[0], batch)])
+
+
+def evaluate(net: torch.nn.Module, test_set, max_depth: float = 80.0) -> Dict[str, float]:
+    """Table 2's metrics over pixels with ground truth below ``max_depth`` (KITTI's LiDAR has no sky), predictions
+    capped at ``max_depth`` as in the KITTI protocol; no median scaling (the networks are trained with metric
+    depth)."""
+    rgb, depth = test_set
+    pred = predict(net, rgb).clamp(max=max_depth)
+    return metrics.depth_metrics(pred, depth, mask=(depth > 0) & (depth < max_depth))
+
+
+def first_layer(net: DepthNet) -> torch.Tensor:
+    """The electronic first-layer weight ``(L, 3, 7, 7)``."""
+    return net.encoder.conv1.weight.detach().clone()
+
+
+def with_first_layer(net: DepthNet, layer: torch.nn.Module) -> DepthNet:
+    """A copy of ``net`` whose first convolution is ``layer`` (e.g. an :class:`OpticalConv2d`)."""
+    import copy
+    out = copy.deepcopy(net)
+    out.encoder.conv1 = layer
+    return out
+
+
+def e2e_network(p: Dict, base: DepthNet, seed: int) -> DepthNet:
+    """The opto-electronic network trained end to end: ``base`` (pretrained or fresh) with a trainable optical
+    first layer; phases start as in DKO (a lens plus a weak random screen), gains so that the optical
+    weights have the electronic layer's RMS."""
+    o = optics(p)
+    L = p["first_channels"]
+    wl = dko.element_wavelengths(L, wavelengths(p))
+    phase = dko.initial_phase(o, wl, seed=seed + 1)
+    with torch.no_grad():
+        k = o.kernels(phase, wl)
+        w0 = dko.compose(k, torch.ones(L, dtype=k.dtype))
+        gain = first_layer(base).pow(2).mean().sqrt() / w0.flatten(1).pow(2).mean(1).sqrt()
+    layer = OpticalConv2d(o, phase, wl, gain, trainable=True)
+    return with_first_layer(base, layer)
+
+
+def e2e_param_groups(net: DepthNet, p: Dict):
+    optical = [net.encoder.conv1.phase]
+    gains = [net.encoder.conv1.gain]
+    ids = {id(t) for t in optical + gains}
+    rest = [t for t in net.parameters() if id(t) not in ids]
+    return [{"params": rest, "lr": p["lr"]}, {"params": optical, "lr": p["e2e_phase_lr"]},
+            {"params": gains, "lr": p["lr"] * 10}]
+
+
+def step_seconds(fn, repeats: int = 3) -> float:
+    """Median wall time (s) of ``fn()`` after one warm-up call."""
+    fn()
+    ts = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return sorted(ts)[len(ts) // 2]
+
+
+def time_dko_step(o: KernelOptics, wavelength: float, elements: int = 1, dtype=torch.float32) -> float:
+    """One forward+backward of ``elements`` kernels against a target (s)."""
+    ph = torch.zeros(elements, o.n, o.n, dtype=dtype, requires_grad=True)
+    wl = torch.full((elements,), wavelength, dtype=torch.float64)
+    T = torch.zeros(elements, o.taps, o.taps, dtype=dtype)
+
+    def f():
+        ((o.kernels(ph, wl, check=False) - T) ** 2).sum().backward()
+    return step_seconds(f, 2)
+
+
+def time_net_step(net: torch.nn.Module, batch: int, H: int, W: int) -> float:
+    """One forward+backward of ``net`` on a random batch (s)."""
+    x = torch.rand(batch, 3, H, W)
+    net.train()
+
+    def f():
+        net.zero_grad(set_to_none=True)
+        net(x).mean().backward()
+    t = step_seconds(f, 2)
+    net.eval()
+    return t
+
+
+# --- dry run -----------------------------------------------------------------------------------------------
+def dry_run(p: Dict) -> Dict:
+    """Build the configuration, check the kernels' sampling, count parameters and estimate memory and time of
+    DKO and of one end-to-end step, without training."""
+    check(p)
+    o = optics(p)
+    L = p["first_channels"]
+    E = 6 * L
+    rows = []
+    try:
+        info = o.check(wavelengths(p))
+        ok, note = True, f"kernel sampling valid ({o.method}; {info})"
+    except Exception as e:  # SamplingError
+        ok, note = False, str(e)
+    counts = dko.parameter_counts(o.n, L)
+    net = DepthNet(net_config(p))
+    from ..nn.depth import count_parameters
+    n_net = count_parameters(net)
+    chunk = p["dko_chunk"] or E
+    if o.method == "asm":
+        n_pad = math.ceil(p["padding"] * o.n)
+        per_el = budget.fft_time((n_pad, n_pad), 4, dtype=torch.complex64)      # fft, ifft; twice for backward
+        mem = budget.fft_bytes((n_pad, n_pad), torch.complex64, batch=chunk, temporaries=8)
+    else:
+        M = 7 * o.sub_samples(wavelengths(p))
+        flops = 8 * (M * o.n ** 2 + M * M * o.n) * 3                           # complex MACs, fwd + 2x bwd
+        per_el = flops / 20e9                                                 # ~20 GFLOP/s complex matmul (CPU)
+        mem = 16 * chunk * (o.n ** 2 * 6 + M * o.n * 2)
+    dko_s = per_el * E * p["dko_iterations"]
+    rows.append({"step": f"DKO: {E} elements x {p['dko_iterations']} it ({o.n}^2)", "valid": ok, "bytes": mem,
+                 "seconds": dko_s, "note": "required"})
+    rows.append({"step": f"E2E: one step ({E} elements, chunks of {chunk})", "valid": ok, "bytes": mem,
+                 "seconds": per_el * E * (1.5 if chunk < E else 1.0), "note": "optics only"})
+    rows.append({"step": f"E2E: {p['e2e_steps']} steps (optics only)", "valid": ok, "bytes": 0,
+                 "seconds": per_el * E * (1.5 if chunk < E else 1.0) * p["e2e_steps"], "note": ""})
+    peak = max(r["bytes"] for r in rows)
+    return {"rows": rows, "peak_bytes": peak, "note": note, "all_required_valid": budget.required_valid(rows),
+            "counts": counts, "net_parameters": n_net,
+            "e2e_parameters": counts["optical_layer"] + n_net - counts["electronic_first_layer"]}
+
+
+def dry_run_report(d: Dict) -> str:
+    c = d["counts"]
+    lines = [d["note"],
+             f"parameters: one element {c['dko_per_element']:,}; optical layer ({c['elements']} elements) "
+             f"{c['optical_layer']:,}; electronic network {d['net_parameters']:,} (first layer "
+             f"{c['electronic_first_layer']:,}); E2E {d['e2e_parameters']:,}"]
+    lines += budget.format_rows(d["rows"], 44)
+    return "\n".join(lines)
