@@ -102,15 +102,33 @@ def make_data(p: Dict):
     return train_set, test_set
 
 
+class KittiFrames:
+    """KITTI depth-completion frames read on demand (the full split does not fit in memory): indexing with an
+    index tensor or a slice returns a batch ``(B, 3, H, W)`` RGB or ``(B, 1, H, W)`` depth (m, 0 = no LiDAR),
+    resized to the network's input (area for RGB, nearest for the sparse depth). ``shape`` is that of the
+    whole set, as for a tensor."""
+
+    def __init__(self, pairs, H: int, W: int, part: str):
+        self.pairs, self.H, self.W, self.part = list(pairs), H, W, part
+        self.shape = (len(self.pairs), 3 if part == "rgb" else 1, H, W)
+
+    def __len__(self):
+        return len(self.pairs)
+
+    def _one(self, i: int) -> torch.Tensor:
+        rgb, depth, valid = data.load_kitti_depth(self.pairs[i])
+        if self.part == "rgb":
+            return F.interpolate(rgb[None], (self.H, self.W), mode="area")[0]
+        return F.interpolate((depth * valid)[None], (self.H, self.W), mode="nearest")[0]
+
+    def __getitem__(self, idx):
+        ids = range(len(self))[idx] if isinstance(idx, slice) else torch.as_tensor(idx).flatten().tolist()
+        return torch.stack([self._one(int(i)) for i in ids])
+
+
 def _kitti(split: str, n: int, H: int, W: int):
     pairs = data.kitti_depth_pairs(split)[:n]
-    rgbs, depths = [], []
-    for pair in pairs:
-        rgb, depth, valid = data.load_kitti_depth(pair)
-        rgbs.append(F.interpolate(rgb[None], (H, W), mode="area")[0])
-        # nearest keeps sparse LiDAR samples valid (0 = no measurement)
-        depths.append(F.interpolate((depth * valid)[None], (H, W), mode="nearest")[0])
-    return torch.stack(rgbs), torch.stack(depths)
+    return KittiFrames(pairs, H, W, "rgb"), KittiFrames(pairs, H, W, "depth")
 
 
 # --- training and evaluation ---------------------------------------------------------------------------------
@@ -154,6 +172,7 @@ def evaluate(net: torch.nn.Module, test_set, max_depth: float = 80.0) -> Dict[st
     depth)."""
     rgb, depth = test_set
     pred = predict(net, rgb).clamp(max=max_depth)
+    depth = depth[0:depth.shape[0]]
     return metrics.depth_metrics(pred, depth, mask=(depth > 0) & (depth < max_depth))
 
 

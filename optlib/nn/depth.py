@@ -173,11 +173,12 @@ class OpticalConv2d(nn.Module):
 
     def kernels(self) -> torch.Tensor:
         """Element kernels ``(2 C L, taps, taps)`` (fractions of aperture power per pixel)."""
-        if not self.trainable and self._cached is not None:
-            return self._cached
+        key = (self.phase._version, self.phase.data_ptr(), self.phase.device)
+        if not self.trainable and self._cached is not None and self._cached[0] == key:
+            return self._cached[1]
         k = self.optics.kernels(self.phase, self.wavelengths, self.transmission, check=False)
         if not self.trainable:
-            self._cached = k.detach()
+            self._cached = (key, k.detach())
         return k
 
     def weight(self) -> torch.Tensor:
