@@ -153,7 +153,7 @@ box(a1, 3.4, 2.4, 3.0, 0.9, "2. DKO: fit each element's\nphase to its kernel (Eq
 box(a1, 7.1, 2.4, 2.7, 0.9, "swap the first layer\nfor the optics", "#d9ead3")
 arrow(a1, (2.7, 2.85), (3.4, 2.85))
 arrow(a1, (6.4, 2.85), (7.1, 2.85))
-box(a1, 0.1, 0.5, 9.7, 0.9, "E2E: phases (6L x n² parameters) and CNN trained jointly;\\nall kernels simulated at every step",
+box(a1, 0.1, 0.5, 9.7, 0.9, "E2E: phases (6L x n² parameters) and CNN trained jointly;\nall kernels simulated at every step",
     "#f4cccc")
 a1.text(0.1, 3.6, "DKO (two stages)", fontsize=9, weight="bold")
 a1.text(0.1, 1.6, "end to end", fontsize=9, weight="bold")
