@@ -226,3 +226,11 @@ def test_fit_cli_rejects_bad_input(tmp_path):
     r = subprocess.run([sys.executable, "-m", "optlib.meta", "fit", "--weight", str(tmp_path / "w.pt"), "--params",
                         str(tmp_path / "p.yaml"), "--out", str(tmp_path / "o")], capture_output=True, text=True)
     assert r.returncode != 0 and "unknown parameters" in r.stderr
+
+
+def test_initial_phase_of_a_subset_equals_the_rows_of_the_whole():
+    o = KernelOptics(n=33, pixel=12.5e-6)
+    wl = dko.element_wavelengths(2, WL3)
+    whole = dko.initial_phase(o, wl, seed=3)
+    part = dko.initial_phase(o, wl, seed=3, elements=range(4, 9))
+    assert torch.equal(whole[4:9], part) and not torch.equal(whole[0], whole[1])

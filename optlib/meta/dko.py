@@ -73,13 +73,19 @@ def compose(kernels: torch.Tensor, gains: torch.Tensor, n_in: int = 3) -> torch.
 
 
 def initial_phase(optics: KernelOptics, wavelengths: torch.Tensor, seed: int = 0, noise: float = 0.5,
-                  dtype=torch.float32, device=None) -> torch.Tensor:
+                  dtype=torch.float32, device=None, elements: Optional[Sequence[int]] = None) -> torch.Tensor:
     """Start of every fit: a lens focusing on the window's centre plus a weak random phase screen (rad),
-    smoothed over 5 samples, so that light starts inside the window and the elements are not identical."""
-    g = torch.Generator().manual_seed(seed)
-    E, n = wavelengths.numel(), optics.n
-    ph = optics.lens_phase(wavelengths, device="cpu", dtype=torch.float64)
-    r = torch.randn(E, 1, n, n, generator=g, dtype=torch.float64)
+    smoothed over 5 samples, so that light starts inside the window and the elements are not identical.
+
+    Element ``e``'s screen depends only on ``(seed, e)``, so any subset (a chunk, a rank's shard) can be built
+    alone and equals the same rows of the whole set. ``elements``: the indices of ``wavelengths`` to build
+    (default all)."""
+    wl = torch.as_tensor(wavelengths, dtype=torch.float64).flatten()
+    idx = list(range(wl.numel())) if elements is None else list(elements)
+    n = optics.n
+    ph = optics.lens_phase(wl[idx], device="cpu", dtype=torch.float64)
+    r = torch.stack([torch.randn(1, n, n, generator=torch.Generator().manual_seed(seed * 1_000_003 + int(e)),
+                                 dtype=torch.float64) for e in idx])
     r = torch.nn.functional.avg_pool2d(r, 5, stride=1, padding=2, count_include_pad=False)[:, 0]
     r = r / r.flatten(1).std(1)[:, None, None]
     return (ph + noise * r).to(device=device, dtype=dtype)
@@ -110,8 +116,6 @@ def fit_phases(optics: KernelOptics, target: torch.Tensor, wavelengths: torch.Te
     chunk = chunk or max(1, len(mine))
     wl = torch.as_tensor(wavelengths, dtype=torch.float64).flatten().cpu()
     optics.check(sorted(set(wl.tolist())))
-    if init is None:
-        init = initial_phase(optics, wl, seed=seed, dtype=dtype)
     phase = torch.full((E, optics.n, optics.n), float("nan"), dtype=dtype)
     loss = torch.full((E,), float("nan"), dtype=torch.float64)
     history, step_seconds = [], None
@@ -130,7 +134,8 @@ def fit_phases(optics: KernelOptics, target: torch.Tensor, wavelengths: torch.Te
                 snaps[i][sl] = st["snapshots"][str(i)].to(dtype)
             bar.update((sl.stop - sl.start) * iterations)
             continue
-        p = init[sl].detach().clone().to(device=device, dtype=dtype).requires_grad_(True)
+        start_phase = init[sl] if init is not None else initial_phase(optics, wl, seed, elements=range(sl.start, sl.stop))
+        p = start_phase.detach().clone().to(device=device, dtype=dtype).requires_grad_(True)
         T = target[sl].to(device=device, dtype=dtype)
         w = wl[sl]
         opt = torch.optim.Adam([p], lr=lr)
