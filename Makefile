@@ -91,6 +91,7 @@ dryrun: venv
 bench: venv
 	$(PY) benchmarks/bench_propagation.py
 	$(PY) benchmarks/bench_rays.py
+	$(PY) benchmarks/bench_meta.py
 
 clean:
 	rm -rf $(BUILD)

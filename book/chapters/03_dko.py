@@ -428,12 +428,13 @@ results.item("dko_beats_e2e", "DKO's AbsRel below both E2E runs' at equal wall-c
              tol=0.0, note="reported, not asserted at tiny scale")
 
 # %% [markdown]
-# **Fig. 3: qualitative comparison** (test scenes; the number is each prediction's RMSE in metres).
+# **Fig. 3: qualitative comparison** (test scenes; the number is each prediction's RMSE in metres over pixels
+# below 80 m).
 
 # %%
-preds = {"DKO": X.predict(net_dko, test_set[0][:3]), "E2E pretrained": X.predict(net_e2p, test_set[0][:3]),
-         "E2E scratch": X.predict(net_e2e, test_set[0][:3])}
-fig, ax = plt.subplots(3, 5, figsize=(15, 3.6))
+preds = {"electronic": X.predict(net, test_set[0][:3]), "DKO (optical)": X.predict(net_dko, test_set[0][:3]),
+         "E2E pretrained": X.predict(net_e2p, test_set[0][:3]), "E2E scratch": X.predict(net_e2e, test_set[0][:3])}
+fig, ax = plt.subplots(3, 6, figsize=(17, 3.6))
 for i in range(3):
     gt = test_set[1][i, 0]
     ax[i, 0].imshow(test_set[0][i].permute(1, 2, 0).numpy())
