@@ -12,20 +12,9 @@ Times are medians of repeats after a warm-up.
 """
 import argparse
 import json
-import statistics
-import time
-
 import torch
 
-
-def median_time(fn, repeats=5):
-    fn()
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
+from optlib.budget import median_seconds as median_time
 
 
 def main():

@@ -58,3 +58,15 @@ def format_rows(rows, width: int = 44) -> list:
     """Dry-run rows (step, valid, bytes, seconds) as report lines, times in hours of FFT work here."""
     return [f"{r['step']:<{width}} valid {str(r['valid']):<5} memory {human_bytes(r['bytes']):>10}  "
             f"time ~{r['seconds'] / 3600:.2f} h (FFT work on this machine)" for r in rows]
+
+
+def median_seconds(fn, repeats: int = 3) -> float:
+    """Median wall time (s) of ``fn()`` over ``repeats`` calls after one warm-up call."""
+    import time
+    fn()
+    ts = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return sorted(ts)[len(ts) // 2]

@@ -8,6 +8,13 @@ CHAPTER_MODULES = {"foundations": "foundations", "sitzmann2018": "sitzmann2018",
                    "dko": "dko"}
 
 
+def check_names(chapter: str, params: dict, known) -> None:
+    """Raise ``KeyError`` naming any parameter of ``params`` that chapter ``chapter`` does not know."""
+    unknown = set(params) - set(known)
+    if unknown:
+        raise KeyError(f"unknown {chapter} parameters {sorted(unknown)}; known: {tuple(known)}")
+
+
 def module(chapter: str):
     if chapter not in CHAPTER_MODULES:
         raise KeyError(f"no experiment module for chapter {chapter!r}; known: {sorted(CHAPTER_MODULES)}")

@@ -14,6 +14,7 @@ from typing import Dict, Optional, Tuple
 import torch
 import torch.nn.functional as F
 
+from . import check_names
 from .. import budget, data, metrics, scenes, train
 from ..meta import dko
 from ..meta.cells import CellDesign
@@ -37,9 +38,7 @@ METRIC_KEYS = ("abs_rel", "sq_rel", "rmse", "rmse_log", "delta1", "delta2", "del
 
 
 def check(p: Dict):
-    unknown = set(p) - set(PARAMS)
-    if unknown:
-        raise KeyError(f"unknown dko parameters {sorted(unknown)}; known: {PARAMS}")
+    check_names("dko", p, PARAMS)
     if p["dataset"] not in ("road", "kitti"):
         raise ValueError("dataset must be 'road' (procedural scenes from the photo mirror) or 'kitti'")
     if p["image_h"] % 32 or p["image_w"] % 32:
@@ -214,17 +213,6 @@ def e2e_param_groups(net: DepthNet, p: Dict):
             {"params": gains, "lr": p["lr"] * 10}]
 
 
-def step_seconds(fn, repeats: int = 3) -> float:
-    """Median wall time (s) of ``fn()`` after one warm-up call."""
-    fn()
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return sorted(ts)[len(ts) // 2]
-
-
 def time_dko_step(o: KernelOptics, wavelength: float, elements: int = 1, dtype=torch.float32) -> float:
     """One forward+backward of ``elements`` kernels against a target (s)."""
     ph = torch.zeros(elements, o.n, o.n, dtype=dtype, requires_grad=True)
@@ -233,7 +221,7 @@ def time_dko_step(o: KernelOptics, wavelength: float, elements: int = 1, dtype=t
 
     def f():
         ((o.kernels(ph, wl, check=False) - T) ** 2).sum().backward()
-    return step_seconds(f, 2)
+    return budget.median_seconds(f, 2)
 
 
 def time_net_step(net: torch.nn.Module, batch: int, H: int, W: int) -> float:
@@ -244,7 +232,7 @@ def time_net_step(net: torch.nn.Module, batch: int, H: int, W: int) -> float:
     def f():
         net.zero_grad(set_to_none=True)
         net(x).mean().backward()
-    t = step_seconds(f, 2)
+    t = budget.median_seconds(f, 2)
     net.eval()
     return t
 

@@ -12,6 +12,7 @@ from typing import Dict
 
 import torch
 
+from . import check_names
 from .. import budget, data
 from ..nn import aosr
 
@@ -26,9 +27,7 @@ IR_INTENSITIES = (4.0, 3.0, 2.0, 1.0, 0.75, 0.5, 0.25, 0.1)
 
 
 def check(p: Dict):
-    unknown = set(p) - set(PARAMS)
-    if unknown:
-        raise KeyError(f"unknown kleiner2025 parameters {sorted(unknown)}; known: {PARAMS}")
+    check_names("kleiner2025", p, PARAMS)
     if p["third_dataset"] not in ("quickdraw", "imagenette_gray"):
         raise ValueError("third_dataset must be 'quickdraw' (the paper's) or 'imagenette_gray' (substitute)")
 

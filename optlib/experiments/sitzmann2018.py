@@ -20,6 +20,7 @@ from typing import Dict, List, Optional
 import torch
 from torch import nn
 
+from . import check_names
 from .. import budget, data
 from ..elements.apertures import circ
 from ..elements.doe import FourierHeightMap, ZernikeHeightMap, fabrication_noise
@@ -45,9 +46,7 @@ AUTHORS_INDEX = {MATERIAL_DOE: (1.4648, 1.4599, 1.4568), MATERIAL_REFRACTIVE: (1
 
 
 def check(p: Dict):
-    unknown = set(p) - set(PARAMS)
-    if unknown:
-        raise KeyError(f"unknown sitzmann2018 parameters {sorted(unknown)}; known: {PARAMS}")
+    check_names("sitzmann2018", p, PARAMS)
     if p["optimizer"] not in ("adam", "authors"):
         raise ValueError("optimizer must be 'adam' or 'authors' (SGD-Nesterov / Adadelta as in the authors' scripts)")
     if p["psf_px"] >= min(p["patch"], p["eval_patch"]) or 2 * p["margin"] < p["psf_px"] // 2:
