@@ -121,10 +121,6 @@ register(Material("PMMA", "sellmeier", (1.1819, 0.011313), "Sultanova et al. 200
                   (0.4e-6, 1.1e-6), 1.4918, 57.4), "acrylic")
 register(Material("polycarbonate", "sellmeier", (1.4182, 0.021304), "Sultanova et al. 2009 (PC)",
                   (0.4e-6, 1.1e-6), 1.5855, 29.9), "PC", "polycarb")
-# Silicon nitride (stoichiometric Si3N4, LPCVD film): K. Luke, Y. Okawachi, M. R. E. Lamont, A. L. Gaeta and
-# M. Lipson, Opt. Lett. 40, 4823 (2015), two-term Sellmeier, 0.31-5.5 um (n = 2.04 at 532 nm).
-register(Material("Si3N4", "sellmeier", (3.0249, 0.1353406 ** 2, 40314.0, 1239.842 ** 2),
-                  "Luke et al., Opt. Lett. 40, 4823 (2015)", (0.31e-6, 5.5e-6)), "SiN", "silicon nitride")
 register(model_glass("COC", 1.533, 56.0, "cyclic olefin copolymer, TOPAS 5013 / ZEONEX E48R class nominal"),
          "cyclic olefin copolymer", "zeonex", "topas")
 register(model_glass("OKP4", 1.607, 27.0, "Osaka Gas Chemicals OKP4 polyester nominal"), "OKP-4")

@@ -74,6 +74,19 @@ class CellDesign:
         return torch.linspace(self.width_min, self.width_max, self.n_widths, dtype=torch.float64)
 
 
+# Silicon nitride is a deposited film, not a catalogue glass (its index depends on the process), so it is kept
+# here rather than in optlib.materials (whose entries are checked against published n_d and V_d): stoichiometric
+# LPCVD Si3N4, K. Luke, Y. Okawachi, M. R. E. Lamont, A. L. Gaeta and M. Lipson, Opt. Lett. 40, 4823 (2015),
+# two-term Sellmeier (lambda in um), 0.31-5.5 um; n = 2.056 at 532 nm. Transcribed, not independently checked.
+SI3N4 = materials.Material("Si3N4", "sellmeier", (3.0249, 0.1353406 ** 2, 40314.0, 1239.842 ** 2),
+                           "Luke et al., Opt. Lett. 40, 4823 (2015)", (0.31e-6, 5.5e-6))
+_LOCAL = {"Si3N4": SI3N4}
+
+
+def _material(name: str):
+    return _LOCAL[name] if name in _LOCAL else materials.get(name)
+
+
 def _torcwa():
     try:
         import torcwa
@@ -93,7 +106,7 @@ def rcwa_transmission(design: CellDesign, width: Optional[float], wavelength: fl
     nm = 1e9  # torcwa works in any length unit; use nanometres for well-scaled numbers
     P, H = design.period * nm, design.height * nm
     dev = torch.device("cpu")
-    sub = materials.get(design.substrate).n(wavelength)
+    sub = _material(design.substrate).n(wavelength)
     sim = torcwa.rcwa(freq=1.0 / (wavelength * nm), order=[design.order, design.order], L=[P, P],
                       dtype=torch.complex128, device=dev)
     sim.add_input_layer(eps=complex(sub ** 2))
@@ -106,7 +119,7 @@ def rcwa_transmission(design: CellDesign, width: Optional[float], wavelength: fl
         geo = torcwa.geometry(Lx=P, Ly=P, nx=design.nx, ny=design.nx, edge_sharpness=1000.0,
                               dtype=torch.float64, device=dev)
         mask = geo.square(W=width * nm, Cx=P / 2, Cy=P / 2)
-        n_p = materials.get(design.pillar).n(wavelength)
+        n_p = _material(design.pillar).n(wavelength)
         sim.add_layer(thickness=H, eps=1.0 + (n_p ** 2 - 1.0) * mask)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
