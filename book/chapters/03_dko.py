@@ -619,10 +619,8 @@ print("all required steps valid:", ok)
 #   within a few per cent of the electronic one. DKO's step is far cheaper than E2E's.
 # * **Found:** NCC alone cannot judge a fit. It removes each kernel's mean, so a floor of stray light in the
 #   windows leaves it unchanged while every feature shifts with the local image brightness; section 5 measures
-#   what such floors do to this network (AbsRel moves by a few per cent; in this run the change even helps).
-#   During development, on an earlier network, an early-stopped fit whose error was mostly a per-kernel
-#   offset raised AbsRel from 0.18 to 0.31 at an NCC of 0.998. Table 3's RMSE and MAE do see offsets; a
-#   kernel fit should be judged by them, or better, by the network's metric with the fitted kernels.
+#   what such floors do to this network. Table 3's RMSE and MAE do see offsets; a kernel fit should be judged
+#   by them, or better, by the network's metric with the fitted kernels (section 5).
 # * **Also measured:** the optical network and the RCWA-realised pillars score slightly *better* than the
 #   electronic network (AbsRel 0.172 and 0.167 vs 0.178): the small kernel errors act like a perturbation the
 #   briefly trained network happens to tolerate well; it is not a gain to claim.

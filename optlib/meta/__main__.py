@@ -51,15 +51,8 @@ def main(argv=None) -> int:
     out = Path(a.out)
     res = dko.fit_phases(optics, T, wl, p["dko_iterations"], p["dko_lr"], seed=p["seed"], chunk=p["dko_chunk"] or None,
                          checkpoint_dir=str(out), rank=rank, world=world, progress=not a.no_progress, device=device)
-    phase = dko.gather_shards(res)
-    loss = res["loss"].clone()
-    if world > 1:
-        import torch.distributed as dist
-        mine = res["elements"]
-        mask = torch.zeros_like(loss)
-        mask[mine.start:mine.stop] = 1
-        loss = torch.nan_to_num(loss) * mask
-        dist.all_reduce(loss)
+    phase = dko.gather_shards(res["phase"], res["elements"])
+    loss = dko.gather_shards(res["loss"], res["elements"])
     if rank == 0:
         train.save_checkpoint(out / "phases.pt", {"phase": phase, "loss": loss, "alpha": alpha,
                                                   "wavelengths": wl, "n": optics.n, "pitch": optics.pitch,

@@ -165,16 +165,15 @@ def fit_phases(optics: KernelOptics, target: torch.Tensor, wavelengths: torch.Te
             "snapshots": snaps}
 
 
-def gather_shards(result: Dict) -> torch.Tensor:
-    """Under torch.distributed, give every rank all elements' phases (rank ``r`` filled its shard);
-    without it, return ``result['phase']`` as it is."""
+def gather_shards(values: torch.Tensor, elements: range) -> torch.Tensor:
+    """Under torch.distributed, give every rank all elements' rows of a per-element tensor (phases, losses),
+    of which this rank filled ``elements`` (the rest NaN); without it, return ``values`` as it is."""
     import torch.distributed as dist
-    ph = result["phase"]
     if not (dist.is_available() and dist.is_initialized()):
-        return ph
-    mask = torch.zeros(ph.shape[0], dtype=ph.dtype)
-    mask[result["elements"].start:result["elements"].stop] = 1
-    full = torch.nan_to_num(ph, nan=0.0) * mask[:, None, None]
+        return values
+    mask = torch.zeros(values.shape[0], dtype=values.dtype)
+    mask[elements.start:elements.stop] = 1
+    full = torch.nan_to_num(values, nan=0.0) * mask.reshape(-1, *([1] * (values.dim() - 1)))
     dist.all_reduce(full)
     return full
 

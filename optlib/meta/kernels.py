@@ -206,8 +206,8 @@ class KernelOptics:
                 outs.append(fn(phase[sl], wl[sl], t))
         return torch.cat(outs)
 
-    def _field(self, phase, transmission):
-        amp = self.aperture(phase.device, phase.dtype)
+    def _field(self, phase, transmission, ap=None):
+        amp = self.aperture(phase.device, phase.dtype) if ap is None else ap
         if transmission is not None:
             amp = amp * transmission
         return torch.polar(amp.expand_as(phase), phase)
@@ -228,13 +228,12 @@ class KernelOptics:
         chirp = (math.pi * (x[:, None] ** 2 + x[None, :] ** 2) / lz_u[:, None, None]).to(real)    # (U,n,n)
         K = torch.exp(-2j * math.pi * u[None, :, None] * x[None, None, :] / lz_u[:, None, None]).to(cplx)  # (U,M,n)
         psi = phase + chirp[inv]
-        amp = self.aperture(dev, real)
-        if transmission is not None:
-            amp = amp * transmission
+        ap = self.aperture(dev, real)
+        n_ap = float(ap.sum())                                                # a 0/1 count: exact in float32
+        amp = ap if transmission is None else ap * transmission
         A = torch.complex(amp * torch.cos(psi), amp * torch.sin(psi))
         Ke = K[inv]
         F = Ke @ A @ Ke.transpose(-1, -2)                                       # (E,M,M)
-        n_ap = float(self.aperture(dev, torch.float64).sum())
         scale = ((self.pitch * delta / lz_u) ** 2 / n_ap).to(real)[inv][:, None, None]
         I = (F.real ** 2 + F.imag ** 2) * scale
         return I.reshape(-1, self.taps, os_, self.taps, os_).sum(dim=(2, 4))
@@ -243,9 +242,10 @@ class KernelOptics:
         s = self.asm_factor()
         half = self.taps * s // 2
         c = self.n // 2
-        f = Field(self._field(phase, transmission), self.grid, wl.to(phase.device))
+        ap = self.aperture(phase.device, phase.dtype)
+        f = Field(self._field(phase, transmission, ap), self.grid, wl.to(phase.device))
         out = asm(f, self.z, padding=self.padding).u[..., c - half:c + half + 1, c - half:c + half + 1]
-        n_ap = float(self.aperture(phase.device, torch.float64).sum())
+        n_ap = float(ap.sum())
         I = (out.real ** 2 + out.imag ** 2) / n_ap
         return I.reshape(-1, self.taps, s, self.taps, s).sum(dim=(2, 4))
 
