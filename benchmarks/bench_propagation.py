@@ -1,7 +1,7 @@
 """Angular-spectrum propagation against the bare-FFT floor.
 
 The floor is the work no propagator can avoid: the same zero-padded torch.fft.fft2, a multiplication by a
-precomputed transfer function, and ifft2 (plus the crop). optlib caches its transfer functions, so after
+precomputed transfer function (carrying the 1/N), and an unnormalised ifft2 (plus the crop), all bare torch. optlib caches its transfer functions, so after
 the first call ``ol.propagate(method="asm")`` should cost about the floor. Calls are interleaved with their
 floor in one process (these 2-core machines are shared) and the median ratio is reported, forward and
 forward+backward, for complex64 fields.
@@ -17,11 +17,13 @@ import torch
 
 import optlib as ol
 from optlib.field import crop_centered, pad_centered
-from optlib.propagation import _transfer_function
+from optlib.propagation import transfer_function
 
 
 def floor_forward(u, H):
-    return crop_centered(torch.fft.ifft2(torch.fft.fft2(pad_centered(u, H.shape[-2:])) * H), u.shape[-2:])
+    # the transfer function carries the inverse transform's 1/N, as in optlib: an unnormalised ifft2
+    return crop_centered(torch.fft.ifft2(torch.fft.fft2(pad_centered(u, H.shape[-2:])) * H, norm="forward"),
+                         u.shape[-2:])
 
 
 def timed(fn):
@@ -36,7 +38,7 @@ def bench(n: int, pairs: int, backward: bool):
     z = 0.2 * 2 * n * g.dx ** 2 / wl
     u0 = torch.randn(n, n, dtype=torch.complex64)
     field = ol.Field(u0, g, wl)
-    H = _transfer_function("asm", (2 * n, 2 * n), g.pitch, field.wavelength, z, "cpu", torch.complex64)
+    H = transfer_function("asm", (2 * n, 2 * n), g.pitch, field.wavelength, z, "cpu", torch.complex64)
 
     if backward:
         def ours():

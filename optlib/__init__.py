@@ -7,7 +7,8 @@
 """
 __version__ = "0.1.0"
 
-from . import analytic, data, elements, imaging, materials, metrics, nn, plot, propagation, report, sampling, train, units
+from . import (analytic, data, elements, fft, imaging, materials, metrics, nn, plot, propagation, report, sampling,
+               train, units)
 from .elements import (DOE, FourF, Kerr, SaturableAbsorber, ZernikeHeightMap, circ, gaussian_beam,
                        height_to_phase, quantize, rect, thin_lens)
 from .field import Field
@@ -22,4 +23,4 @@ __all__ = ["Grid", "Field", "propagate", "asm", "fresnel", "fresnel1", "fraunhof
            "SamplingError", "plan_propagation", "circ", "rect", "gaussian_beam", "thin_lens", "FourF", "DOE",
            "ZernikeHeightMap", "height_to_phase", "quantize", "Kerr", "SaturableAbsorber", "fftconv2d",
            "Sensor", "pixel_integrate", "Results", "materials", "metrics", "data", "train", "units", "elements",
-           "imaging", "plot", "report", "sampling", "propagation", "um", "nm", "mm", "cm", "deg"]
+           "imaging", "plot", "report", "sampling", "propagation", "fft", "um", "nm", "mm", "cm", "deg"]

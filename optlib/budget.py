@@ -7,6 +7,8 @@ from typing import Sequence
 
 import torch
 
+from . import fft
+
 
 def human_bytes(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
@@ -33,11 +35,11 @@ def fft_seconds_per_point(device="cpu", dtype=torch.complex64, n: int = 256) -> 
         # the first calls pay for thread start-up and FFT plans (100x slower here): warm up, then take the
         # fastest of many repeats, which is what a long training run sees
         for _ in range(10):
-            torch.fft.fft2(x)
+            fft.fft2(x)
         times = []
         for _ in range(20):
             t = time.perf_counter()
-            torch.fft.fft2(x)
+            fft.fft2(x)
             times.append(time.perf_counter() - t)
         _RATE[key] = min(times) / (n * n * math.log2(n * n))
     return _RATE[key]

@@ -24,6 +24,7 @@ from typing import Optional, Union
 
 import torch
 
+from . import fft
 from .field import Field, crop_centered, pad_centered, wl_view
 from .grid import Grid
 from .sampling import SamplingError, padded_shape, plan_propagation
@@ -47,9 +48,10 @@ def _scalar(x) -> float:
     return float(x.detach()) if isinstance(x, torch.Tensor) else float(x)
 
 
-def _transfer_function(kind: str, shape_pad, pitch, wavelength: torch.Tensor, z, device, cdtype,
+def transfer_function(kind: str, shape_pad, pitch, wavelength: torch.Tensor, z, device, cdtype,
                        band_limit: bool = True) -> torch.Tensor:
-    """Transfer function in FFT order, shape ``wavelength.shape + shape_pad`` (complex ``cdtype``)."""
+    """Transfer function in FFT order, shape ``wavelength.shape + shape_pad`` (complex ``cdtype``), times the
+    inverse transform's 1/N (so that the propagation is ``ifft2(fft2(u) * H, norm="forward")``)."""
     cacheable = _is_plain(z) and not wavelength.requires_grad
     key = None
     if cacheable:
@@ -83,7 +85,7 @@ def _transfer_function(kind: str, shape_pad, pitch, wavelength: torch.Tensor, z,
             H = H * ((fx.abs() <= lim_x) & (fy.abs() <= lim_y))
     else:
         raise ValueError(kind)
-    H = H.to(cdtype)
+    H = (H * (1.0 / (shape_pad[0] * shape_pad[1]))).to(cdtype)
     if cacheable:
         _KERNEL_CACHE[key] = H
         while len(_KERNEL_CACHE) > _KERNEL_CACHE_SIZE:
@@ -115,7 +117,7 @@ def _tf_propagate(field: Field, z, kind: str, padding: float, check: Union[bool,
     shape_pad = padded_shape(g.shape, padding)
     if _scalar(z) == 0:
         return field
-    H = _transfer_function(kind, shape_pad, g.pitch, field.wavelength, z, field.u.device, field.u.dtype,
+    H = transfer_function(kind, shape_pad, g.pitch, field.wavelength, z, field.u.device, field.u.dtype,
                            band_limit)
     need_measure = False
     if check:
@@ -127,14 +129,14 @@ def _tf_propagate(field: Field, z, kind: str, padding: float, check: Union[bool,
                 need_measure = True
                 reason, fix = reason_wl, fix_wl
     up = pad_centered(field.u, shape_pad)
-    U = torch.fft.fft2(up)
+    U = fft.fft2(up)
     if need_measure:
         loss = _measured_loss(U, H, field.wavelength, Grid(shape_pad, g.pitch))
         if loss > _MEASURED_LOSS_TOL:
             raise SamplingError(
                 f"propagate(method={kind!r}) would drop {loss:.3g} of the field's propagating power outside the "
                 f"correctly sampled band ({reason}). Fix: {fix}. Pass check=False to accept the loss.")
-    out = torch.fft.ifft2(U * H)
+    out = fft.ifft2(U * H, norm="forward")  # H carries the 1/N
     return field.replace(u=crop_centered(out, g.shape))
 
 
@@ -165,10 +167,6 @@ def fresnel(field: Field, z, padding: float = 2.0, check: Union[bool, str] = Tru
     return _tf_propagate(field, z, "fresnel", padding, check, bandwidth)
 
 
-def _centered_fft2(u: torch.Tensor) -> torch.Tensor:
-    return torch.fft.fftshift(torch.fft.fft2(torch.fft.ifftshift(u, dim=(-2, -1))), dim=(-2, -1))
-
-
 def _single_wavelength(field: Field, method: str) -> float:
     if field.wavelength.numel() != 1:
         raise ValueError(f"method={method!r} has a wavelength-dependent output pitch; propagate one wavelength "
@@ -187,7 +185,7 @@ def _fourier_step(field: Field, z, input_chirp: bool, output_chirp: bool = True)
     if input_chirp:
         q = torch.exp(1j * (math.pi / (wl * zf)) * g.r2(dev, torch.float64)).to(field.u.dtype)
         u = u * q
-    U = _centered_fft2(u) if zf > 0 else torch.conj(_centered_fft2(torch.conj(u)))
+    U = fft.fft2c(u) if zf > 0 else torch.conj(fft.fft2c(torch.conj(u)))
     phase = torch.full((), k * zf, dtype=torch.float64, device=dev)
     if output_chirp:
         phase = phase + (math.pi / (wl * zf)) * out_grid.r2(dev, torch.float64)

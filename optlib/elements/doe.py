@@ -12,7 +12,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .. import materials
+from .. import fft, materials
 from ..field import Field, wl_view
 from ..grid import Grid
 from .zernike import zernike_basis
@@ -107,7 +107,7 @@ class FourierHeightMap(nn.Module):
         t, l = (H - self.kh) // 2, (W - self.kw) // 2
         full = full.index_put((torch.arange(t, t + self.kh, device=c.device)[:, None],
                                torch.arange(l, l + self.kw, device=c.device)[None, :]), c)
-        h = torch.fft.ifft2(torch.fft.ifftshift(full), norm="ortho").real
+        h = fft.ifft2(torch.fft.ifftshift(full), norm="ortho").real
         return h * self.scale
 
 

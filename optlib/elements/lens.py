@@ -7,6 +7,7 @@ from typing import Optional
 import torch
 from torch import nn
 
+from .. import fft
 from ..field import Field, wl_view
 from ..grid import Grid
 from ..sampling import check_lens_sampling
@@ -36,12 +37,12 @@ def thin_lens(grid: Grid, f: float, wavelength, radius: Optional[float] = None, 
 
 def fft_c(u: torch.Tensor) -> torch.Tensor:
     """Centred, unitary 2-D DFT (power-preserving: sum|U|^2 = sum|u|^2)."""
-    return torch.fft.fftshift(torch.fft.fft2(torch.fft.ifftshift(u, dim=(-2, -1)), norm="ortho"), dim=(-2, -1))
+    return fft.fft2c(u, norm="ortho")
 
 
 def ifft_c(U: torch.Tensor) -> torch.Tensor:
     """Inverse of :func:`fft_c`."""
-    return torch.fft.fftshift(torch.fft.ifft2(torch.fft.ifftshift(U, dim=(-2, -1)), norm="ortho"), dim=(-2, -1))
+    return fft.ifft2c(U, norm="ortho")
 
 
 class FourF(nn.Module):

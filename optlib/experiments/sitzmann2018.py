@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from . import check_names
-from .. import budget, data
+from .. import budget, data, fft
 from ..elements.apertures import circ
 from ..elements.doe import FourierHeightMap, ZernikeHeightMap, fabrication_noise
 from ..elements.zernike import zernike_basis
@@ -119,7 +119,7 @@ class Diffractive(nn.Module):
         self.map = FourierHeightMap(grid, fraction)
         with torch.no_grad():
             H, W = grid.shape
-            F = torch.fft.fftshift(torch.fft.fft2(init.to(torch.float64) / self.map.scale, norm="ortho"))
+            F = torch.fft.fftshift(fft.fft2(init.to(torch.float64) / self.map.scale, norm="ortho"))
             t, l = (H - self.map.kh) // 2, (W - self.map.kw) // 2
             block = F[t:t + self.map.kh, l:l + self.map.kw]
             self.map.re.copy_(block.real.float())

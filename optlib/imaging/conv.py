@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import torch
 
+from .. import fft
+
 
 def fftconv2d(image: torch.Tensor, psf: torch.Tensor, mode: str = "same") -> torch.Tensor:
     """Linear 2-D convolution of ``image (..., H, W)`` with ``psf (..., h, w)`` by zero-padded real FFTs.
@@ -18,11 +20,11 @@ def fftconv2d(image: torch.Tensor, psf: torch.Tensor, mode: str = "same") -> tor
     h, w = psf.shape[-2:]
     Hf, Wf = H + h - 1, W + w - 1
     if image.is_complex() or psf.is_complex():
-        F = torch.fft.fft2(image, s=(Hf, Wf)) * torch.fft.fft2(psf, s=(Hf, Wf))
-        out = torch.fft.ifft2(F)
+        F = fft.fft2(image, s=(Hf, Wf)) * fft.fft2(psf, s=(Hf, Wf))
+        out = fft.ifft2(F)
     else:
-        F = torch.fft.rfft2(image, s=(Hf, Wf)) * torch.fft.rfft2(psf, s=(Hf, Wf))
-        out = torch.fft.irfft2(F, s=(Hf, Wf))
+        F = fft.rfft2(image, s=(Hf, Wf)) * fft.rfft2(psf, s=(Hf, Wf))
+        out = fft.irfft2(F, s=(Hf, Wf))
     if mode == "full":
         return out
     t, l = h // 2, w // 2

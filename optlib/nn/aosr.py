@@ -29,9 +29,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import fft
 from ..elements.lens import fft_c, ifft_c
 from ..grid import Grid
-from ..propagation import _transfer_function
+from ..propagation import transfer_function
 
 
 def authors_input_radius(radius_arg: float, out_dist: float, wavelength: float, obj_px: int, grid_px: int,
@@ -205,14 +206,14 @@ class D2NN(nn.Module):
         self.phases = nn.ParameterList(nn.Parameter(torch.randn(setup.obj_px, setup.obj_px, generator=g) * scale)
                                        for _ in range(setup.n_units))
         wl = torch.tensor(setup.wavelength, dtype=torch.float64)
-        H = _transfer_function("asm", (setup.n, setup.n), setup.grid.pitch, wl, spacing, "cpu", torch.complex64)
+        H = transfer_function("asm", (setup.n, setup.n), setup.grid.pitch, wl, spacing, "cpu", torch.complex64)
         self.register_buffer("H", H)
         self.register_buffer("support", F.pad(torch.ones(setup.obj_px, setup.obj_px), (setup.pad,) * 4))
         self.kerr_weight = setup.kerr_weight if nonlinear else 0.0
 
     def forward(self, u: torch.Tensor, ledger=None) -> torch.Tensor:
         for ph in self.phases:
-            u = torch.fft.ifft2(torch.fft.fft2(u) * self.H)
+            u = fft.ifft2(fft.fft2(u) * self.H, norm="forward")  # H carries the 1/N
             u = u * torch.polar(self.support, F.pad(ph, (self.setup.pad,) * 4))
             if self.kerr_weight:
                 I = u.real ** 2 + u.imag ** 2

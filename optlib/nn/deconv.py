@@ -9,6 +9,8 @@ import math
 import torch
 from torch import nn
 
+from .. import fft
+
 
 def psf_otf(psf: torch.Tensor, shape) -> torch.Tensor:
     """Optical transfer function (..., H, W // 2 + 1) of a centred PSF (..., h, w), zero-padded to ``shape``
@@ -20,7 +22,7 @@ def psf_otf(psf: torch.Tensor, shape) -> torch.Tensor:
     pad = torch.zeros(*psf.shape[:-2], H, W, dtype=psf.dtype, device=psf.device)
     pad[..., :h, :w] = psf
     pad = torch.roll(pad, shifts=(-(h // 2), -(w // 2)), dims=(-2, -1))
-    return torch.fft.rfft2(pad)
+    return fft.rfft2(pad)
 
 
 def wiener_deconv(image: torch.Tensor, psf: torch.Tensor, gamma) -> torch.Tensor:
@@ -29,10 +31,10 @@ def wiener_deconv(image: torch.Tensor, psf: torch.Tensor, gamma) -> torch.Tensor
     broadcasting to (C, 1, 1)). Differentiable in all three."""
     H, W = image.shape[-2:]
     K = psf_otf(psf, (H, W))
-    Y = torch.fft.rfft2(image)
+    Y = fft.rfft2(image)
     g = gamma if isinstance(gamma, torch.Tensor) else torch.tensor(float(gamma), dtype=image.dtype, device=image.device)
     X = K.conj() * Y / (K.real ** 2 + K.imag ** 2 + g)
-    return torch.fft.irfft2(X, s=(H, W))
+    return fft.irfft2(X, s=(H, W))
 
 
 class WienerDeconv(nn.Module):

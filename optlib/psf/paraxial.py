@@ -17,11 +17,12 @@ from typing import Optional
 
 import torch
 
+from .. import fft
 from ..elements.doe import height_to_phase
 from ..grid import Grid
 from ..imaging.sensor import pixel_integrate
 from ..field import pad_centered
-from ..propagation import _grid_check, _measured_loss, _transfer_function
+from ..propagation import _grid_check, _measured_loss, transfer_function
 from ..sampling import SamplingError, padded_shape
 
 
@@ -107,14 +108,14 @@ def psf_stack(height: torch.Tensor, grid: Grid, aperture: torch.Tensor, material
             if not valid:
                 failed = (reason, fix)
     need_measure = failed is not None
-    Ht = _transfer_function("fresnel", (Hp, Wp), grid.pitch, wavelengths, float(sensor_distance), u.device, u.dtype)
-    U = torch.fft.fft2(pad_centered(u, (Hp, Wp)))
+    Ht = transfer_function("fresnel", (Hp, Wp), grid.pitch, wavelengths, float(sensor_distance), u.device, u.dtype)
+    U = fft.fft2(pad_centered(u, (Hp, Wp)))
     if need_measure:
         loss = _measured_loss(U, Ht, wavelengths, Grid((Hp, Wp), grid.pitch))
         if loss > 1e-6:
             raise SamplingError(f"psf_stack: the Fresnel transfer function would drop {loss:.3g} of the field's power "
                                 f"({failed[0]}). Fix: {failed[1]}")
-    out = torch.fft.ifft2(U * Ht)
+    out = fft.ifft2(U * Ht, norm="forward")  # Ht carries the 1/N
     side_h = (psf_px * factor) if psf_px is not None else H_ - H_ % factor
     side_w = (psf_px * factor) if psf_px is not None else W_ - W_ % factor
     if side_h > H_ or side_w > W_:

@@ -26,6 +26,7 @@ from typing import Callable, Optional
 
 import torch
 
+from .. import fft
 from ..grid import Grid
 from ..sampling import SamplingError
 
@@ -96,7 +97,7 @@ def tilted_asm(field: torch.Tensor, grid: Grid, wavelength: float, n: float, L, 
     y0, x0 = (Hp - H) // 2, (Wp - W_) // 2
     pad[y0:y0 + H, x0:x0 + W_] = field
     pad = torch.fft.ifftshift(pad)
-    out = torch.fft.fftshift(torch.fft.ifft2(torch.fft.fft2(pad) * Hf))
+    out = torch.fft.fftshift(fft.ifft2(fft.fft2(pad) * Hf))
     return out[y0:y0 + H, x0:x0 + W_]
 
 
