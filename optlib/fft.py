@@ -263,28 +263,29 @@ def _prepare(op: str, x: torch.Tensor, s) -> torch.Tensor:
     return x
 
 
+def _call(op: str, x: torch.Tensor, s, norm: str) -> torch.Tensor:
+    x = _prepare(op, x, s)
+    return _run(_path(op, x, s, norm), op, x, s, norm)
+
+
 def fft2(x: torch.Tensor, s: Optional[Sequence[int]] = None, norm: str = "backward") -> torch.Tensor:
     """2-D DFT over the last two dimensions (``torch.fft.fft2`` semantics), verified (module docstring)."""
-    x = _prepare("fft2", x, s)
-    return _run(_path("fft2", x, s, norm), "fft2", x, s, norm)
+    return _call("fft2", x, s, norm)
 
 
 def ifft2(x: torch.Tensor, s: Optional[Sequence[int]] = None, norm: str = "backward") -> torch.Tensor:
     """Inverse 2-D DFT over the last two dimensions (``torch.fft.ifft2`` semantics), verified."""
-    x = _prepare("ifft2", x, s)
-    return _run(_path("ifft2", x, s, norm), "ifft2", x, s, norm)
+    return _call("ifft2", x, s, norm)
 
 
 def rfft2(x: torch.Tensor, s: Optional[Sequence[int]] = None, norm: str = "backward") -> torch.Tensor:
     """2-D DFT of a real signal (half spectrum, ``torch.fft.rfft2`` semantics), verified."""
-    x = _prepare("rfft2", x, s)
-    return _run(_path("rfft2", x, s, norm), "rfft2", x, s, norm)
+    return _call("rfft2", x, s, norm)
 
 
 def irfft2(x: torch.Tensor, s: Optional[Sequence[int]] = None, norm: str = "backward") -> torch.Tensor:
     """Inverse of :func:`rfft2` (``torch.fft.irfft2`` semantics; pass ``s`` for odd sizes), verified."""
-    x = _prepare("irfft2", x, s)
-    return _run(_path("irfft2", x, s, norm), "irfft2", x, s, norm)
+    return _call("irfft2", x, s, norm)
 
 
 def fft2c(x: torch.Tensor, norm: str = "backward") -> torch.Tensor:

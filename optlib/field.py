@@ -1,12 +1,15 @@
-"""A monochromatic (or wavelength-batched) complex scalar field on a Grid."""
+"""A monochromatic (or wavelength-batched) complex scalar field on a positioned Grid: the one currency that
+passes between rays, elements, propagators and the sensor."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Union
+from typing import Tuple, Union
 
 import torch
 
 from .grid import Grid
+from .sampling import SamplingError
 
 
 def as_wavelength(wavelength, device=None, dtype=torch.float64) -> torch.Tensor:
@@ -31,22 +34,40 @@ def wl_view(wavelength: torch.Tensor) -> torch.Tensor:
     return wavelength.reshape(*wavelength.shape, 1, 1)
 
 
+def as_carrier(carrier) -> Tuple[float, float]:
+    """A carrier frequency ``(fy, fx)`` in 1/m as two plain floats (checked finite)."""
+    if carrier is None:
+        return 0.0, 0.0
+    if isinstance(carrier, torch.Tensor):
+        carrier = carrier.detach().flatten().tolist()
+    fy, fx = (float(v) for v in carrier)
+    if not (math.isfinite(fy) and math.isfinite(fx)):
+        raise ValueError(f"carrier must be finite spatial frequencies (1/m), got {carrier!r}")
+    return fy, fx
+
+
 @dataclass(frozen=True)
 class Field:
-    """Complex scalar field ``u`` sampled on ``grid`` at ``wavelength``.
+    """Complex scalar field sampled on ``grid`` at ``wavelength``.
 
     Args:
         u: complex tensor ``(..., H, W)``; ``|u|^2`` is irradiance in W/m^2 (or any consistent unit).
-        grid: the sampling grid; ``grid.shape`` must equal ``u.shape[-2:]``.
+        grid: the (positioned) sampling grid; ``grid.shape`` must equal ``u.shape[-2:]``.
         wavelength: vacuum wavelength in metres (stored as float64): a float, or a tensor that broadcasts against
             ``u.shape[:-2]`` (right-aligned), e.g. ``(C,)`` for a field ``(B, C, H, W)``.
+        carrier: spatial frequency ``(fy, fx)`` (1/m) of a tilt the samples leave out: the physical field is
+            ``u(x, y) exp(i 2 pi (fy y + fx x))`` with (x, y) the global coordinates of the samples. A beam
+            travelling at direction cosines (a, b) in a medium of index n has the carrier (n b, n a) / lambda;
+            carrying it separately lets a steep beam be sampled by its slowly varying envelope (Yang et al.'s
+            ray-wave model). Zero by default. Elements multiply ``u`` as usual; propagators account for it.
     """
 
     u: torch.Tensor
     grid: Grid
     wavelength: torch.Tensor
+    carrier: Tuple[float, float] = (0.0, 0.0)
 
-    def __init__(self, u, grid: Grid, wavelength):
+    def __init__(self, u, grid: Grid, wavelength, carrier=(0.0, 0.0)):
         if not isinstance(grid, Grid):
             raise TypeError(f"grid must be an optlib.Grid, got {type(grid).__name__}")
         u = torch.as_tensor(u)
@@ -63,6 +84,7 @@ class Field:
         object.__setattr__(self, "u", u)
         object.__setattr__(self, "grid", grid)
         object.__setattr__(self, "wavelength", wl)
+        object.__setattr__(self, "carrier", as_carrier(carrier))
 
     # --- physics -----------------------------------------------------------------------------
     def intensity(self) -> torch.Tensor:
@@ -83,14 +105,20 @@ class Field:
         return 2 * torch.pi / wl_view(self.wavelength)
 
     # --- transforms --------------------------------------------------------------------------
-    def replace(self, u=None, grid: Grid = None, wavelength=None) -> "Field":
+    def replace(self, u=None, grid: Grid = None, wavelength=None, carrier=None) -> "Field":
         return Field(self.u if u is None else u, self.grid if grid is None else grid,
-                     self.wavelength if wavelength is None else wavelength)
+                     self.wavelength if wavelength is None else wavelength,
+                     self.carrier if carrier is None else carrier)
 
     def __mul__(self, other) -> "Field":
         """Multiply by a transmission (tensor broadcastable to ``u``, or a Field on the same grid)."""
-        t = other.u if isinstance(other, Field) else other
-        return self.replace(u=self.u * t)
+        if isinstance(other, Field):
+            if other.grid != self.grid:
+                raise ValueError(f"cannot multiply fields on different grids: {self.grid!r} and {other.grid!r}")
+            if other.carrier != (0.0, 0.0):
+                raise ValueError("multiply by a transmission without a carrier (demodulate it with with_carrier(0))")
+            other = other.u
+        return self.replace(u=self.u * other)
 
     __rmul__ = __mul__
 
@@ -101,9 +129,25 @@ class Field:
     def crop(self, shape) -> "Field":
         return self.replace(u=crop_centered(self.u, shape), grid=self.grid.padded(shape))
 
+    def with_carrier(self, carrier) -> "Field":
+        """The same physical field with another carrier ``(fy, fx)`` (1/m): the samples gain the difference
+        as a phase ramp, which must be sampled (|difference| below the grid's Nyquist frequency)."""
+        new = as_carrier(carrier)
+        dfy, dfx = self.carrier[0] - new[0], self.carrier[1] - new[1]
+        if dfy == 0 and dfx == 0:
+            return self.replace(carrier=new)
+        ny, nx = self.grid.nyquist
+        if abs(dfy) >= ny or abs(dfx) >= nx:
+            raise SamplingError(f"with_carrier: a tilt of ({dfy:.4g}, {dfx:.4g}) 1/m is not sampled by the grid "
+                                f"(Nyquist ({ny:.4g}, {nx:.4g}) 1/m). Fix: a pitch below "
+                                f"{0.5 / max(abs(dfy), abs(dfx)):.4g} m, or keep the carrier")
+        dev = self.u.device
+        ramp = 2 * math.pi * (dfy * self.grid.y(dev) + dfx * self.grid.x(dev))
+        return self.replace(u=self.u * torch.polar(torch.ones_like(ramp), ramp).to(self.u.dtype), carrier=new)
+
     def to(self, *args, **kwargs) -> "Field":
         u = self.u.to(*args, **kwargs)
-        return Field(u, self.grid, self.wavelength.to(device=u.device))
+        return Field(u, self.grid, self.wavelength.to(device=u.device), self.carrier)
 
     @property
     def device(self):
@@ -116,7 +160,8 @@ class Field:
     def __repr__(self) -> str:
         wl = self.wavelength
         wls = f"{float(wl) * 1e9:.1f} nm" if wl.numel() == 1 else f"{wl.numel()} wavelengths"
-        return f"Field(shape={tuple(self.u.shape)}, {self.u.dtype}, {wls}, {self.grid!r})"
+        tilt = "" if self.carrier == (0.0, 0.0) else f", carrier=({self.carrier[0]:.4g}, {self.carrier[1]:.4g}) 1/m"
+        return f"Field(shape={tuple(self.u.shape)}, {self.u.dtype}, {wls}, {self.grid!r}{tilt})"
 
 
 def _pad_amounts(n: int, m: int):

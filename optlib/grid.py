@@ -1,11 +1,15 @@
-"""Sampling grids: a shape and a pitch, shared by fields and elements.
+"""Sampling grids: a shape, a pitch and a position, shared by fields, elements and sensors.
 
-Coordinates are centred so that index ``N // 2`` is the optical axis (x = 0). This is the same convention
-as ``torch.fft.fftshift``, so a centred field and its centred spectrum line up without half-pixel shifts.
+A grid's ``origin`` (y0, x0) in metres is the position of its centre sample, index ``(H // 2, W // 2)``;
+sample ``(i, j)`` sits at ``(y0 + (i - H // 2) dy, x0 + (j - W // 2) dx)`` in the global frame whose z axis
+is the optical axis. An on-axis grid has origin (0, 0); an off-axis PSF window centred on a chief ray's
+sensor hit is the same kind of grid with that hit as its origin. The centre-sample convention is
+``torch.fft.fftshift``'s, so a centred field and its centred spectrum line up without half-pixel shifts.
 Frequencies always come from ``torch.fft.fftfreq`` (never ``linspace``), so they are exact on the FFT grid.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Optional, Tuple, Union
 
@@ -24,32 +28,39 @@ def _pair(v) -> Tuple[float, float]:
 
 @dataclass(frozen=True)
 class Grid:
-    """A regular 2-D sampling grid.
+    """A regular 2-D sampling grid at a position.
 
     Args:
         shape: ``(H, W)`` number of samples (an int means square).
         pitch: sample spacing in metres, a scalar or ``(dy, dx)``.
+        origin: position ``(y0, x0)`` in metres of the centre sample (index ``(H // 2, W // 2)``);
+            default on the optical axis.
 
-    Coordinates: ``x[j] = (j - W // 2) * dx`` (metres), so the centre sample sits on the axis.
+    Coordinates: ``x[j] = x0 + (j - W // 2) * dx`` (metres).
     """
 
     shape: Tuple[int, int]
     pitch: Tuple[float, float]
+    origin: Tuple[float, float] = (0.0, 0.0)
 
-    def __init__(self, shape, pitch):
+    def __init__(self, shape, pitch, origin=(0.0, 0.0)):
         if isinstance(shape, int):
             shape = (shape, shape)
         shape = tuple(int(s) for s in shape)
         if len(shape) != 2 or min(shape) < 1:
             raise ValueError(f"Grid shape must be (H, W) with positive sizes, got {shape!r}")
         p = _pair(pitch)
-        if not (p[0] > 0 and p[1] > 0):
-            raise ValueError(f"Grid pitch must be positive (metres), got {pitch!r}")
+        if not (p[0] > 0 and p[1] > 0) or not all(math.isfinite(v) for v in p):
+            raise ValueError(f"Grid pitch must be positive and finite (metres), got {pitch!r}")
         if p[0] > 1.0 or p[1] > 1.0:
             raise ValueError(f"Grid pitch {pitch!r} m is larger than a metre: lengths in optlib are in metres "
                              "(use optlib.um, optlib.mm)")
+        o = _pair(origin)
+        if not all(math.isfinite(v) for v in o):
+            raise ValueError(f"Grid origin must be finite (metres), got {origin!r}")
         object.__setattr__(self, "shape", shape)
         object.__setattr__(self, "pitch", p)
+        object.__setattr__(self, "origin", o)
 
     # --- sizes -------------------------------------------------------------------------------
     @property
@@ -71,23 +82,25 @@ class Grid:
         return 0.5 / self.dy, 0.5 / self.dx
 
     # --- coordinates -------------------------------------------------------------------------
-    def y(self, device=None, dtype=torch.float64) -> torch.Tensor:
-        """Centred y coordinates (metres), shape ``(H, 1)``."""
+    def y(self, device=None, dtype=torch.float64, local: bool = False) -> torch.Tensor:
+        """y coordinates (metres) of the rows, shape ``(H, 1)``; ``local`` measures them from the origin."""
         n = self.shape[0]
-        return ((torch.arange(n, device=device, dtype=dtype) - n // 2) * self.dy).reshape(n, 1)
+        y = (torch.arange(n, device=device, dtype=dtype) - n // 2) * self.dy
+        return (y if local or self.origin[0] == 0 else y + self.origin[0]).reshape(n, 1)
 
-    def x(self, device=None, dtype=torch.float64) -> torch.Tensor:
-        """Centred x coordinates (metres), shape ``(1, W)``."""
+    def x(self, device=None, dtype=torch.float64, local: bool = False) -> torch.Tensor:
+        """x coordinates (metres) of the columns, shape ``(1, W)``; ``local`` measures them from the origin."""
         n = self.shape[1]
-        return ((torch.arange(n, device=device, dtype=dtype) - n // 2) * self.dx).reshape(1, n)
+        x = (torch.arange(n, device=device, dtype=dtype) - n // 2) * self.dx
+        return (x if local or self.origin[1] == 0 else x + self.origin[1]).reshape(1, n)
 
-    def r2(self, device=None, dtype=torch.float64) -> torch.Tensor:
-        """Squared radius x^2 + y^2 (m^2), shape ``(H, W)``."""
-        return self.x(device, dtype) ** 2 + self.y(device, dtype) ** 2
+    def r2(self, device=None, dtype=torch.float64, local: bool = False) -> torch.Tensor:
+        """Squared distance x^2 + y^2 (m^2) from the optical axis (``local``: from the origin), ``(H, W)``."""
+        return self.x(device, dtype, local) ** 2 + self.y(device, dtype, local) ** 2
 
-    def r(self, device=None, dtype=torch.float64) -> torch.Tensor:
-        """Radius (m), shape ``(H, W)``."""
-        return torch.sqrt(self.r2(device, dtype))
+    def r(self, device=None, dtype=torch.float64, local: bool = False) -> torch.Tensor:
+        """Distance (m) from the optical axis (``local``: from the origin), shape ``(H, W)``."""
+        return torch.sqrt(self.r2(device, dtype, local))
 
     def freqs(self, device=None, dtype=torch.float64, shifted: bool = False):
         """Spatial frequencies ``(fy (H,1), fx (1,W))`` in 1/m from ``fftfreq``.
@@ -102,18 +115,48 @@ class Grid:
 
     # --- derived grids -----------------------------------------------------------------------
     def padded(self, shape) -> "Grid":
-        """Same pitch, larger shape (zero padding keeps the centre sample on the axis)."""
-        return Grid(shape, self.pitch)
+        """Same pitch and origin, another shape (zero padding or cropping about the centre sample)."""
+        return Grid(shape, self.pitch, self.origin)
 
     def with_pitch(self, pitch) -> "Grid":
-        return Grid(self.shape, pitch)
+        return Grid(self.shape, pitch, self.origin)
+
+    def at(self, origin) -> "Grid":
+        """The same grid with its centre sample at ``origin`` (y0, x0) (m)."""
+        return Grid(self.shape, self.pitch, origin)
+
+    def shifted(self, dy: float, dx: float) -> "Grid":
+        """The same grid moved by (dy, dx) (m)."""
+        return Grid(self.shape, self.pitch, (self.origin[0] + dy, self.origin[1] + dx))
+
+    def subdivided(self, factor: int) -> "Grid":
+        """The grid of ``factor`` x ``factor`` samples per pixel of this one (a sensor's pixels), placed so
+        that each block of samples tiles its pixel exactly (pixel edges fall midway between samples):
+        shape ``(H f, W f)``, pitch ``d / f``. :func:`optlib.imaging.pixelate` bins it back."""
+        f = int(factor)
+        if f < 1:
+            raise ValueError(f"factor must be a positive integer, got {factor!r}")
+
+        def centre(n, d, o):
+            # position of fine sample (n f) // 2: pixel i = (n f // 2) // f, sub-sample k = (n f // 2) % f
+            i, k = divmod((n * f) // 2, f)
+            return o + (i - n // 2) * d + (k - (f - 1) / 2) * d / f
+
+        return Grid((self.shape[0] * f, self.shape[1] * f), (self.dy / f, self.dx / f),
+                    (centre(self.shape[0], self.dy, self.origin[0]), centre(self.shape[1], self.dx, self.origin[1])))
+
+    def offset_in_samples(self, other: "Grid"):
+        """(rows, columns): where ``other``'s centre sample falls in this grid's sample units, relative to
+        this grid's centre sample (same pitch assumed); integers when the two grids' samples coincide."""
+        return ((other.origin[0] - self.origin[0]) / self.dy, (other.origin[1] - self.origin[1]) / self.dx)
 
     def fourier(self, wavelength: float, focal_length: float) -> "Grid":
-        """The grid in the back focal plane of a lens of focal length ``f`` (metres):
-        pitch ``lambda f / (N d)``, same shape."""
+        """The grid in the back focal plane of a lens of focal length ``f`` (metres) on the optical axis:
+        pitch ``lambda f / (N d)``, same shape, origin on the axis."""
         return Grid(self.shape, (wavelength * focal_length / self.extent[0],
                                  wavelength * focal_length / self.extent[1]))
 
     def __repr__(self) -> str:
+        at = "" if self.origin == (0.0, 0.0) else f", origin=({self.origin[0]:.6g}, {self.origin[1]:.6g}) m"
         return (f"Grid(shape={self.shape}, pitch=({self.dy:.4g}, {self.dx:.4g}) m, "
-                f"extent=({self.extent[0]:.4g}, {self.extent[1]:.4g}) m)")
+                f"extent=({self.extent[0]:.4g}, {self.extent[1]:.4g}) m{at})")

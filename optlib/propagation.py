@@ -1,31 +1,41 @@
 """Free-space propagation of scalar fields: pure functions of (Field, distance) -> Field.
 
-Methods (all SI units; ``z`` in metres, may be negative for back-propagation where stated):
+Methods (all SI units; ``z`` in metres, may be negative for back-propagation where stated; ``n`` is the
+refractive index of the homogeneous medium, default 1):
 
 * ``asm``: band-limited angular spectrum (Matsushima & Shimobaba, Opt. Express 17, 19662 (2009)).
   Exact scalar diffraction for every frequency inside the band limit; kz is complex so evanescent
-  waves decay (no NaN below lambda/2 pitch). Same grid in and out.
+  waves decay (no NaN below lambda/2 pitch). It propagates a field with a carrier (a tilted beam,
+  :class:`~optlib.field.Field`) exactly, and moves the output window with the beam: ``shift`` (default the
+  carrier's walk-off ``z f_c / k_z``) is added to the grid's origin.
 * ``fresnel``: Fresnel transfer function (paraxial), same grid in and out, band-limited to where its
   chirp is sampled.
-* ``fresnel1``: single-FFT Fresnel (impulse-response form); output pitch lambda z / (N d).
-* ``fraunhofer``: far field; output pitch lambda z / (N d).
+* ``fresnel1``: single-FFT Fresnel (impulse-response form); output pitch lambda z / (n N d), or any output
+  grid (``output_grid=``) by a matrix DFT.
+* ``fraunhofer``: far field; the same, without the input chirp.
+* ``focal_plane``: the back focal plane of an ideal thin lens on the optical axis (any output grid too).
 * ``rs``: direct Rayleigh-Sommerfeld (first kind) sum, chunked over output samples; any output grid.
 * ``auto``: the planner's choice (see :mod:`optlib.sampling`).
 
+:func:`mdft` is the matrix DFT behind ``output_grid=`` (prysm's ``focus_dft``, chromatix's ``kykx``/
+``shift_yx`` do the same): two small matrix products evaluate the Fourier sum at any set of frequencies,
+so a PSF can be computed on exactly the sensor window it lands on, at any pitch, with no padding.
+
 Kernels are built in float64 (the phase k z is often 1e5 rad) and cast to the field's dtype; kernels
 for plain-number distances and wavelengths are cached, so repeated propagation costs only the FFTs.
+Every FFT goes through :mod:`optlib.fft` (guarded against torch's mis-scaled transforms).
 """
 from __future__ import annotations
 
 import functools
 import math
 from collections import OrderedDict
-from typing import Optional, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 
 from . import fft
-from .field import Field, crop_centered, pad_centered, wl_view
+from .field import Field, as_carrier, crop_centered, pad_centered, wl_view
 from .grid import Grid
 from .sampling import SamplingError, padded_shape, plan_propagation
 
@@ -48,43 +58,87 @@ def _scalar(x) -> float:
     return float(x.detach()) if isinstance(x, torch.Tensor) else float(x)
 
 
+def _check_number(name: str, value, positive: bool = False, allow_zero: bool = True):
+    """Refuse NaN/inf (and, as asked, zero or negative) distances and indices with an error naming them."""
+    v = _scalar(value)
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be a finite number (metres), got {v!r}")
+    if positive and v <= 0:
+        raise ValueError(f"{name} must be positive, got {v!r}")
+    if not allow_zero and v == 0:
+        raise ValueError(f"{name} must not be zero")
+    return v
+
+
+def walk_off(carrier, wavelength: float, z: float, n: float = 1.0) -> Tuple[float, float]:
+    """Lateral displacement (dy, dx) (m) over ``z`` of a plane wave with spatial frequency ``carrier``
+    (fy, fx) (1/m): z f / k_z with k_z = sqrt((n / lambda)^2 - |f|^2); the chief ray's walk-off for a carrier
+    taken from its direction."""
+    fy, fx = as_carrier(carrier)
+    kz2 = (n / wavelength) ** 2 - fy * fy - fx * fx
+    if kz2 <= 0:
+        raise ValueError(f"carrier ({fy:.4g}, {fx:.4g}) 1/m is evanescent at {wavelength:.4g} m in index {n}")
+    kz = math.sqrt(kz2)
+    return z * fy / kz, z * fx / kz
+
+
 def transfer_function(kind: str, shape_pad, pitch, wavelength: torch.Tensor, z, device, cdtype,
-                       band_limit: bool = True) -> torch.Tensor:
+                      band_limit: bool = True, carrier=(0.0, 0.0), shift=(0.0, 0.0), n: float = 1.0) -> torch.Tensor:
     """Transfer function in FFT order, shape ``wavelength.shape + shape_pad`` (complex ``cdtype``), times the
-    inverse transform's 1/N (so that the propagation is ``ifft2(fft2(u) * H, norm="forward")``)."""
+    inverse transform's 1/N, so that a propagation is ``ifft2(fft2(u) * H, norm="forward")``.
+
+    ``kind``: ``"asm"`` (exact, H = exp(i (k_z(g + f_c) z + 2 pi g . s)) over the envelope's frequencies g,
+    with the band limit of Matsushima & Shimobaba taken about the carrier: a frequency whose walk-off
+    relative to the window exceeds half the padded window would alias, and is cut) or ``"fresnel"``
+    (paraxial, untilted). ``carrier`` (1/m) and ``shift`` (m) are (y, x) pairs; ``n`` the medium index.
+    """
+    wavelength = torch.as_tensor(wavelength, dtype=torch.float64)
+    carrier, shift = as_carrier(carrier), as_carrier(shift)
     cacheable = _is_plain(z) and not wavelength.requires_grad
     key = None
     if cacheable:
         key = (kind, tuple(shape_pad), tuple(pitch), tuple(wavelength.detach().cpu().flatten().tolist()),
-               tuple(wavelength.shape), _scalar(z), str(device), cdtype, band_limit)
+               tuple(wavelength.shape), _scalar(z), str(device), cdtype, band_limit, carrier, shift, float(n))
         hit = _KERNEL_CACHE.get(key)
         if hit is not None:
             _KERNEL_CACHE.move_to_end(key)
             return hit
     g = Grid(shape_pad, pitch)
-    fy, fx = g.freqs(device=device, dtype=torch.float64)
-    wl = wl_view(wavelength.to(device=device, dtype=torch.float64))
+    gy, gx = g.freqs(device=device, dtype=torch.float64)
+    wl = wl_view(wavelength.to(device=device, dtype=torch.float64)) / n  # the wavelength in the medium
     zt = torch.as_tensor(z, dtype=torch.float64, device=device)
-    f2 = fx ** 2 + fy ** 2
     if kind == "asm":
-        arg = (1.0 / wl) ** 2 - f2
+        fy, fx = gy + carrier[0], gx + carrier[1]
+        arg = (1.0 / wl) ** 2 - (fx ** 2 + fy ** 2)
         kz = 2 * torch.pi * torch.sqrt(arg.to(torch.complex128))  # imaginary for evanescent waves
         if _scalar(z) < 0:  # back-propagation must not amplify evanescent waves
             kz = torch.where(arg > 0, kz, torch.zeros_like(kz))
-        H = torch.exp(1j * kz * zt)
+        phase = kz * zt
+        if shift != (0.0, 0.0):
+            phase = phase + 2 * torch.pi * (gy * shift[0] + gx * shift[1])
+        H = torch.exp(1j * phase)
         if band_limit:
-            flim_x = 1.0 / (wl * torch.sqrt((2 * zt.abs() / (shape_pad[1] * pitch[1])) ** 2 + 1))
-            flim_y = 1.0 / (wl * torch.sqrt((2 * zt.abs() / (shape_pad[0] * pitch[0])) ** 2 + 1))
-            H = H * ((fx.abs() <= flim_x) & (fy.abs() <= flim_y))
+            # walk-off of each plane wave relative to the window, per axis, with the other axis at the carrier
+            # (for an untilted field exactly Matsushima's rectangle f_lim = 1 / (lambda sqrt((2z/S)^2 + 1)))
+            za = zt.abs()
+            sx = za * fx / torch.sqrt(torch.clamp((1.0 / wl) ** 2 - fx ** 2 - carrier[0] ** 2, min=1e-300))
+            sy = za * fy / torch.sqrt(torch.clamp((1.0 / wl) ** 2 - fy ** 2 - carrier[1] ** 2, min=1e-300))
+            sign = 1.0 if _scalar(z) >= 0 else -1.0
+            keep = ((sx - sign * shift[1]).abs() <= shape_pad[1] * pitch[1] / 2) & \
+                   ((sy - sign * shift[0]).abs() <= shape_pad[0] * pitch[0] / 2)
+            H = H * keep
     elif kind == "fresnel":
+        if carrier != (0.0, 0.0) or shift != (0.0, 0.0):
+            raise ValueError("the Fresnel transfer function is untilted: use kind='asm' for a carrier or a shift")
         k = 2 * torch.pi / wl
+        f2 = gx ** 2 + gy ** 2
         H = torch.exp(1j * (k * zt - torch.pi * wl * zt * f2))
         if band_limit:
             lim_x = shape_pad[1] * pitch[1] / (2 * wl * zt.abs())
             lim_y = shape_pad[0] * pitch[0] / (2 * wl * zt.abs())
-            H = H * ((fx.abs() <= lim_x) & (fy.abs() <= lim_y))
+            H = H * ((gx.abs() <= lim_x) & (gy.abs() <= lim_y))
     else:
-        raise ValueError(kind)
+        raise ValueError(f"unknown transfer function kind {kind!r}; 'asm' or 'fresnel'")
     H = (H * (1.0 / (shape_pad[0] * shape_pad[1]))).to(cdtype)
     if cacheable:
         _KERNEL_CACHE[key] = H
@@ -94,16 +148,20 @@ def transfer_function(kind: str, shape_pad, pitch, wavelength: torch.Tensor, z, 
 
 
 @functools.lru_cache(maxsize=256)
-def _grid_check(kind: str, shape, pitch, wavelength: float, z: float, padding: float, bandwidth):
-    """(valid, reason, fix) of the planner's data-independent test, cached: it depends only on numbers."""
+def grid_check(kind: str, shape, pitch, wavelength: float, z: float, padding: float, bandwidth):
+    """(valid, reason, fix) of the planner's data-independent test for a transfer-function method, cached:
+    it depends only on numbers."""
     c = plan_propagation(Grid(shape, pitch), wavelength, z, padding, bandwidth=bandwidth).checks[kind]
     return c.valid, c.reason, c.fix
 
 
-def _measured_loss(U: torch.Tensor, H: torch.Tensor, wavelength: torch.Tensor, g: Grid) -> float:
-    """Fraction of the propagating spectral power that the band limit in ``H`` removes."""
-    fy, fx = g.freqs(device=U.device, dtype=torch.float64)
-    wl = wl_view(wavelength.to(device=U.device, dtype=torch.float64))
+def measured_loss(U: torch.Tensor, H: torch.Tensor, wavelength: torch.Tensor, g: Grid, carrier=(0.0, 0.0),
+                  n: float = 1.0) -> float:
+    """Fraction of the propagating spectral power of the spectrum ``U`` (FFT order on the padded grid ``g``)
+    that the band limit in ``H`` removes."""
+    gy, gx = g.freqs(device=U.device, dtype=torch.float64)
+    fy, fx = gy + carrier[0], gx + carrier[1]
+    wl = wl_view(torch.as_tensor(wavelength, dtype=torch.float64).to(device=U.device)) / n
     propagating = (fx ** 2 + fy ** 2) < (1.0 / wl) ** 2
     P = (U.real ** 2 + U.imag ** 2).detach().to(torch.float64)
     total = (P * propagating).sum()
@@ -112,129 +170,215 @@ def _measured_loss(U: torch.Tensor, H: torch.Tensor, wavelength: torch.Tensor, g
 
 
 def _tf_propagate(field: Field, z, kind: str, padding: float, check: Union[bool, str], bandwidth,
-                  band_limit: bool = True) -> Field:
+                  band_limit: bool = True, n: float = 1.0, shift=None) -> Field:
     g = field.grid
+    zf = _check_number("z", z)
+    _check_number("n", n, positive=True)
     shape_pad = padded_shape(g.shape, padding)
-    if _scalar(z) == 0:
+    carrier = field.carrier
+    if kind != "asm" and carrier != (0.0, 0.0):
+        raise ValueError(f"propagate(method={kind!r}) cannot carry a tilt (carrier {carrier} 1/m): use method='asm', "
+                         "or demodulate with field.with_carrier(0) if the tilt is sampled")
+    if shift is None:
+        shift = (0.0, 0.0) if carrier == (0.0, 0.0) else walk_off(carrier, float(field.wavelength.min()), zf, n)
+        if carrier != (0.0, 0.0) and field.wavelength.numel() > 1:
+            raise ValueError("a tilted field's walk-off depends on the wavelength: propagate one wavelength at a time "
+                             "or pass shift=")
+    shift = as_carrier(shift)
+    out_grid = g.shifted(*shift)
+    if zf == 0 and shift == (0.0, 0.0):
         return field
     H = transfer_function(kind, shape_pad, g.pitch, field.wavelength, z, field.u.device, field.u.dtype,
-                           band_limit)
+                          band_limit, carrier, shift, n)
     need_measure = False
+    reason = fix = ""
     if check:
-        for wl in field.wavelength.detach().flatten().tolist():
-            valid, reason_wl, fix_wl = _grid_check(kind, g.shape, g.pitch, wl, _scalar(z), padding, bandwidth)
-            if not valid:
-                if check == "strict" or bandwidth is not None:
-                    raise SamplingError(f"propagate(method={kind!r}): {reason_wl}. Fix: {fix_wl}")
-                need_measure = True
-                reason, fix = reason_wl, fix_wl
+        if carrier != (0.0, 0.0) or shift != (0.0, 0.0) or n != 1.0:
+            need_measure = True  # the planner's closed form is for untilted fields in air: measure instead
+            reason, fix = "tilted or shifted window", "more padding, a smaller distance, or a smaller shift"
+        else:
+            for wl in field.wavelength.detach().flatten().tolist():
+                valid, reason_wl, fix_wl = grid_check(kind, g.shape, g.pitch, wl, zf, padding, bandwidth)
+                if not valid:
+                    if check == "strict" or bandwidth is not None:
+                        raise SamplingError(f"propagate(method={kind!r}): {reason_wl}. Fix: {fix_wl}")
+                    need_measure = True
+                    reason, fix = reason_wl, fix_wl
     up = pad_centered(field.u, shape_pad)
     U = fft.fft2(up)
     if need_measure:
-        loss = _measured_loss(U, H, field.wavelength, Grid(shape_pad, g.pitch))
+        loss = measured_loss(U, H, field.wavelength, Grid(shape_pad, g.pitch), carrier, n)
         if loss > _MEASURED_LOSS_TOL:
             raise SamplingError(
                 f"propagate(method={kind!r}) would drop {loss:.3g} of the field's propagating power outside the "
                 f"correctly sampled band ({reason}). Fix: {fix}. Pass check=False to accept the loss.")
     out = fft.ifft2(U * H, norm="forward")  # H carries the 1/N
-    return field.replace(u=crop_centered(out, g.shape))
+    return field.replace(u=crop_centered(out, g.shape), grid=out_grid)
 
 
 def asm(field: Field, z, padding: float = 2.0, check: Union[bool, str] = True, bandwidth: Optional[float] = None,
-        band_limit: bool = True) -> Field:
-    """Band-limited angular-spectrum propagation by ``z`` metres; same grid in and out.
+        band_limit: bool = True, n: float = 1.0, shift=None) -> Field:
+    """Band-limited angular-spectrum propagation by ``z`` metres in a medium of index ``n``.
 
     Args:
-        field: input field.
+        field: input field (its ``carrier``, if any, is propagated exactly: see :class:`~optlib.field.Field`).
         z: distance in metres (float or 0-d tensor; differentiable if a tensor requiring grad).
         padding: zero-padding factor (2 makes the FFT's circular convolution linear over the window).
         check: ``True`` raises :class:`SamplingError` if the band limit would remove measurable power
             (the grid test is tried first; the field's own spectrum decides when the grid test fails);
             ``"strict"`` raises on the grid test alone; ``False`` skips checks.
         bandwidth: the field's highest spatial frequency (1/m), if known; tightens the grid test.
-        band_limit: apply Matsushima's band limit (turn off only to study evanescent waves).
+        band_limit: apply the band limit (turn off only to study evanescent waves).
+        n: refractive index of the medium.
+        shift: (dy, dx) (m) to move the output window by; default the carrier's walk-off (zero without one),
+            so the window follows the beam. The output grid is the input grid shifted by it.
     """
-    return _tf_propagate(field, z, "asm", padding, check, bandwidth, band_limit)
+    return _tf_propagate(field, z, "asm", padding, check, bandwidth, band_limit, n, shift)
 
 
 def fresnel(field: Field, z, padding: float = 2.0, check: Union[bool, str] = True,
-            bandwidth: Optional[float] = None) -> Field:
+            bandwidth: Optional[float] = None, n: float = 1.0) -> Field:
     """Fresnel transfer-function propagation by ``z`` metres (paraxial); same grid in and out.
 
-    H(f) = exp(i k z) exp(-i pi lambda z |f|^2), band-limited to where the chirp is sampled on the
-    padded grid. Arguments as in :func:`asm`.
+    H(f) = exp(i k z) exp(-i pi lambda z |f|^2) (lambda in the medium of index ``n``), band-limited to where
+    the chirp is sampled on the padded grid. Arguments as in :func:`asm`.
     """
-    return _tf_propagate(field, z, "fresnel", padding, check, bandwidth)
+    return _tf_propagate(field, z, "fresnel", padding, check, bandwidth, True, n)
 
 
+# --- Fourier-type propagators: one FFT, or a matrix DFT onto any output grid --------------------------------
 def _single_wavelength(field: Field, method: str) -> float:
     if field.wavelength.numel() != 1:
         raise ValueError(f"method={method!r} has a wavelength-dependent output pitch; propagate one wavelength "
-                         "at a time or use 'asm'/'fresnel', which keep the grid")
+                         "at a time, pass output_grid=, or use 'asm'/'fresnel', which keep the grid")
     return float(field.wavelength)
 
 
-def _fourier_step(field: Field, z, input_chirp: bool, output_chirp: bool = True) -> Field:
+def _dft_matrix(coords: torch.Tensor, freqs: torch.Tensor, dtype) -> torch.Tensor:
+    """exp(-2 pi i f x) for frequencies ``freqs`` (..., M) and coordinates ``coords`` (N,): (..., M, N),
+    built in float64 (f x can be large) and cast to the complex ``dtype``."""
+    ph = -2 * math.pi * freqs[..., :, None] * coords
+    return torch.polar(torch.ones_like(ph), ph).to(dtype)
+
+
+def mdft(u: torch.Tensor, grid: Grid, fy: torch.Tensor, fx: torch.Tensor) -> torch.Tensor:
+    """The Fourier sum U(fy, fx) = sum_{y,x} u(y, x) exp(-2 pi i (fy y + fx x)) dy dx of ``u`` (..., H, W) on
+    ``grid`` (global coordinates, m) at the frequencies ``fy`` (..., My) and ``fx`` (..., Mx) (1/m; leading
+    dimensions broadcast against ``u``'s, e.g. one row of frequencies per wavelength). A matrix DFT: two
+    matrix products, cost O(My H W + My Mx W), any frequencies, no padding. Returns (..., My, Mx)."""
+    dev = u.device
+    Ay = _dft_matrix(grid.y(dev).reshape(-1), fy.to(dev, torch.float64), u.dtype)       # (..., My, H)
+    Ax = _dft_matrix(grid.x(dev).reshape(-1), fx.to(dev, torch.float64), u.dtype)       # (..., Mx, W)
+    return (Ay @ u @ Ax.transpose(-1, -2)) * (grid.dx * grid.dy)
+
+
+def _check_period(field: Field, out: Grid, scale: float, centre, who: str):
+    """A sum over samples of pitch d repeats every ``scale`` / d on the output: every output sample must lie
+    within half a period of the pattern's ``centre`` (y, x), or replicas fold onto the window."""
+    for axis in (0, 1):
+        period = scale / field.grid.pitch[axis]
+        coords = (out.y() if axis == 0 else out.x()).flatten()
+        reach = float((coords - centre[axis]).abs().max()) + out.pitch[axis] / 2
+        if reach > period / 2 * (1 + 1e-9):
+            need = field.grid.pitch[axis] * period / (2 * reach)
+            raise SamplingError(f"{who}: the output window reaches {reach:.4g} m from the pattern's centre along "
+                                f"{'yx'[axis]}, beyond half the period {period:.4g} m of an input sampled at "
+                                f"{field.grid.pitch[axis]:.4g} m (replicas would fold in). Fix: an input pitch "
+                                f"<= {need:.4g} m, or a smaller output window")
+
+
+def _fourier(field: Field, z, input_chirp: bool, lens: bool, output_grid: Optional[Grid], n: float,
+             who: str, check: bool = True) -> Field:
+    """The one- or matrix-DFT step shared by fresnel1, fraunhofer and focal_plane (see those)."""
+    zf = _check_number("z" if not lens else "focal_length", z, allow_zero=False)
+    _check_number("n", n, positive=True)
+    if field.carrier != (0.0, 0.0):
+        field = field.with_carrier((0.0, 0.0))
     g = field.grid
-    wl = _single_wavelength(field, "fresnel1")
-    zf = _scalar(z)
-    out_grid = Grid(g.shape, (wl * abs(zf) / g.extent[0], wl * abs(zf) / g.extent[1]))
-    dev = field.u.device
-    k = 2 * math.pi / wl
+    dev, cdt = field.u.device, field.u.dtype
     u = field.u
-    if input_chirp:
-        q = torch.exp(1j * (math.pi / (wl * zf)) * g.r2(dev, torch.float64)).to(field.u.dtype)
-        u = u * q
-    U = fft.fft2c(u) if zf > 0 else torch.conj(fft.fft2c(torch.conj(u)))
-    phase = torch.full((), k * zf, dtype=torch.float64, device=dev)
-    if output_chirp:
-        phase = phase + (math.pi / (wl * zf)) * out_grid.r2(dev, torch.float64)
-    # discrete normalisation: U2 = exp(i phase) / (i lambda z) * sum(u) dx dy keeps the power exact
-    scale = (g.dx * g.dy) / (wl * zf)
-    pre = (torch.exp(1j * phase) * (scale / 1j)).to(field.u.dtype)
-    return Field(U * pre, out_grid, field.wavelength)
+    if input_chirp:  # exp(i pi n |x1 - o|^2 / (lambda z)), about the input origin (exact: see below)
+        wlv = wl_view(field.wavelength) / n
+        u = u * torch.polar(torch.ones((), dtype=torch.float64, device=dev),
+                            (math.pi / (wlv * zf)) * g.r2(dev, torch.float64, local=True)).to(cdt)
+    # the free-space kernel |x2 - x1|^2 expands about the input origin (the output window is centred on the same
+    # lateral point); a lens on the optical axis maps x2 to the frequency n x2 / (lambda f) in global coordinates
+    origin = (0.0, 0.0) if lens else g.origin
+    if output_grid is None:
+        wl = _single_wavelength(field, who)
+        lam = wl / n
+        out_grid = Grid(g.shape, (lam * abs(zf) / g.extent[0], lam * abs(zf) / g.extent[1]), origin)
+        U = fft.fft2c(u) if zf > 0 else torch.conj(fft.fft2c(torch.conj(u)))
+        U = U * (g.dx * g.dy)
+        if lens and g.origin != (0.0, 0.0):  # the input's offset from the lens axis: a linear phase in the output
+            ramp = -2 * math.pi / (lam * zf) * (g.origin[0] * out_grid.y(dev) + g.origin[1] * out_grid.x(dev))
+            U = U * torch.polar(torch.ones_like(ramp), ramp).to(cdt)
+    else:
+        out_grid = output_grid
+        lam_t = field.wavelength.to(dev, torch.float64) / n
+        lam_v = lam_t.reshape(*lam_t.shape, 1)
+        src = g if lens else Grid(g.shape, g.pitch)  # local input coordinates for free space
+        ys = (out_grid.y(dev) - origin[0]).reshape(-1)
+        xs = (out_grid.x(dev) - origin[1]).reshape(-1)
+        U = mdft(u, src, ys / (lam_v * zf), xs / (lam_v * zf))
+        if check:
+            _check_period(field, Grid(out_grid.shape, out_grid.pitch,
+                                      (out_grid.origin[0] - origin[0], out_grid.origin[1] - origin[1])),
+                          float(lam_t.min()) * abs(zf), (0.0, 0.0), who)
+    wlv = wl_view(field.wavelength.to(dev)) / n
+    k = 2 * math.pi / wlv
+    r2 = (out_grid.y(dev) - origin[0]) ** 2 + (out_grid.x(dev) - origin[1]) ** 2
+    phase = k * zf + (math.pi / (wlv * zf)) * r2
+    # U2 = exp(i phase) / (i lambda z) * sum(...) dx dy: discrete normalisation that keeps the power exact
+    pre = torch.polar(torch.ones_like(phase), phase) / (1j * wlv * zf)
+    return Field(U * pre.to(cdt), out_grid, field.wavelength)
 
 
-def fresnel1(field: Field, z, check: Union[bool, str] = True, support: Optional[float] = None) -> Field:
-    """Single-FFT Fresnel propagation by ``z`` metres; output pitch ``lambda z / (N d)``.
+def fresnel1(field: Field, z, check: Union[bool, str] = True, support: Optional[float] = None,
+             output_grid: Optional[Grid] = None, n: float = 1.0) -> Field:
+    """Single-FFT Fresnel propagation by ``z`` metres in index ``n``; output pitch ``lambda z / (n N d)`` on a grid
+    centred on the input's origin, or onto ``output_grid`` (global coordinates) by a matrix DFT.
 
-    U2(x2) = exp(ikz) / (i lambda z) exp(i pi x2^2/(lambda z)) FT[U1 exp(i pi x1^2/(lambda z))](x2/(lambda z)).
-    Valid when the input chirp is sampled over the field's support (``support`` = its diameter in m;
-    default: measured from the field when the whole-grid test fails).
+    U2(x2) = exp(ikz) / (i lambda z) exp(i pi |x2|^2/(lambda z)) FT[U1 exp(i pi |x1|^2/(lambda z))](x2/(lambda z)),
+    coordinates relative to the input origin. Valid when the input chirp is sampled over the field's support
+    (``support`` = its diameter in m; default: measured from the field when the whole-grid test fails).
     """
-    _single_wavelength(field, "fresnel1")
     if check:
-        _check_support_method(field, z, "fresnel1", check, support)
-    return _fourier_step(field, z, input_chirp=True)
+        _check_support_method(field, z, "fresnel1", check, support, n)
+    return _fourier(field, z, True, False, output_grid, n, "fresnel1", bool(check))
 
 
-def fraunhofer(field: Field, z, check: Union[bool, str] = True, support: Optional[float] = None) -> Field:
-    """Fraunhofer (far-field) propagation by ``z`` metres; output pitch ``lambda z / (N d)``.
+def fraunhofer(field: Field, z, check: Union[bool, str] = True, support: Optional[float] = None,
+               output_grid: Optional[Grid] = None, n: float = 1.0) -> Field:
+    """Fraunhofer (far-field) propagation by ``z`` metres; output as :func:`fresnel1`.
 
     Valid when the Fresnel number of the support, (D/2)^2 / (lambda z), is at most 1/8.
     """
-    _single_wavelength(field, "fraunhofer")
     if check:
-        _check_support_method(field, z, "fraunhofer", check, support)
-    return _fourier_step(field, z, input_chirp=False)
+        _check_support_method(field, z, "fraunhofer", check, support, n)
+    return _fourier(field, z, False, False, output_grid, n, "fraunhofer", bool(check))
 
 
-def focal_plane(field: Field, focal_length) -> Field:
-    """Field in the back focal plane of an ideal thin lens of focal length ``f`` (m) placed at the input.
+def focal_plane(field: Field, focal_length, output_grid: Optional[Grid] = None, n: float = 1.0,
+                check: bool = True) -> Field:
+    """Field in the back focal plane of an ideal thin lens of focal length ``f`` (m) on the optical axis,
+    placed at the input plane (image space of index ``n``).
 
     The lens phase cancels the single-FFT Fresnel chirp exactly, so no chirp has to be sampled:
-    U_f(x2) = exp(ikf) / (i lambda f) exp(i pi x2^2/(lambda f)) FT[U](x2/(lambda f)); pitch lambda f/(N d).
+    U_f(x2) = exp(ikf) / (i lambda f) exp(i pi x2^2/(lambda f)) FT[U](n x2/(lambda f)); on the FFT grid (pitch
+    lambda f / (n N d), centred on the axis) or on ``output_grid`` (any pitch and position) by a matrix DFT,
+    which ``check`` guards against replicas (the output must lie within half a period lambda f / (n d) of
+    the axis).
     """
-    _single_wavelength(field, "focal_plane")
-    return _fourier_step(field, focal_length, input_chirp=False)
+    return _fourier(field, focal_length, False, True, output_grid, n, "focal_plane", check)
 
 
 def support_diameter(field: Field, fraction: float = 1 - 1e-6) -> float:
-    """Diameter (m) of the centred disc holding ``fraction`` of the field's power (measured)."""
+    """Diameter (m) of the disc about the grid's origin holding ``fraction`` of the field's power (measured)."""
     I = field.intensity().detach().to(torch.float64)
     while I.dim() > 2:
         I = I.sum(0)
-    r = field.grid.r(I.device, torch.float64).flatten()
+    r = field.grid.r(I.device, torch.float64, local=True).flatten()
     w = I.flatten()
     order = torch.argsort(r)
     c = torch.cumsum(w[order], 0)
@@ -245,40 +389,48 @@ def support_diameter(field: Field, fraction: float = 1 - 1e-6) -> float:
     return 2 * float(r[order][idx]) + 2 * max(field.grid.pitch)
 
 
-def _check_support_method(field, z, method, check, support):
-    wl = float(field.wavelength)
-    plan = plan_propagation(field.grid, wl, _scalar(z), support=support)
-    c = plan.checks[method]
-    if c.valid:
-        return
-    if support is None and check != "strict":
-        measured = support_diameter(field)
-        c = plan_propagation(field.grid, wl, _scalar(z), support=measured).checks[method]
+def _check_support_method(field, z, method, check, support, n=1.0):
+    _check_number("z", z, allow_zero=False)
+    for wl in field.wavelength.detach().flatten().tolist():
+        lam = wl / n
+        plan = plan_propagation(field.grid, lam, _scalar(z), support=support)
+        c = plan.checks[method]
         if c.valid:
-            return
-    raise SamplingError(f"propagate(method={method!r}): {c.reason}. Fix: {c.fix}")
+            continue
+        if support is None and check != "strict":
+            measured = support_diameter(field)
+            c = plan_propagation(field.grid, lam, _scalar(z), support=measured).checks[method]
+            if c.valid:
+                continue
+        raise SamplingError(f"propagate(method={method!r}): {c.reason}. Fix: {c.fix}")
 
 
 def rs(field: Field, z, output_grid: Optional[Grid] = None, check: Union[bool, str] = True,
-       max_chunk_bytes: int = 2 ** 27) -> Field:
+       max_chunk_bytes: int = 2 ** 27, n: float = 1.0) -> Field:
     """Direct Rayleigh-Sommerfeld (first kind) sum, exact for scalar fields; cost O(N_in * N_out).
 
-    U2(x2) = 1/(2 pi) sum U1(x1) (z/r) (1/r - i k) exp(i k r) / r dA,  r = |x2 - x1, z|.
+    U2(x2) = 1/(2 pi) sum U1(x1) (z/r) (1/r - i k) exp(i k r) / r dA,  r = |x2 - x1, z|,  k = 2 pi n / lambda.
     Chunked over output samples so temporaries stay below ``max_chunk_bytes`` (default 128 MiB).
-    ``output_grid`` defaults to the input grid (both centred on the axis).
+    ``output_grid`` defaults to the input grid; both in global coordinates. A carrier is multiplied in
+    (the physical field is summed).
     """
+    zf = _check_number("z", z, allow_zero=False)
+    _check_number("n", n, positive=True)
     g = field.grid
     og = output_grid or g
     if check:
         for wl in field.wavelength.detach().flatten().tolist():
-            c = plan_propagation(g, wl, _scalar(z), output_grid=og).checks["rs"]
+            c = plan_propagation(g, wl / n, zf, output_grid=og).checks["rs"]
             if not c.valid and check != "strict":  # only where the field is non-zero must the kernel be sampled
-                c = plan_propagation(g, wl, _scalar(z), output_grid=og, support=support_diameter(field)).checks["rs"]
+                c = plan_propagation(g, wl / n, zf, output_grid=og, support=support_diameter(field)).checks["rs"]
             if not c.valid:
                 raise SamplingError(f"propagate(method='rs'): {c.reason}. Fix: {c.fix}")
     dev = field.u.device
     cdt = torch.complex128
     u = field.u.to(cdt)
+    if field.carrier != (0.0, 0.0):
+        ramp = 2 * math.pi * (field.carrier[0] * g.y(dev) + field.carrier[1] * g.x(dev))
+        u = u * torch.polar(torch.ones_like(ramp), ramp)
     batch = u.shape[:-2]
     u_flat = u.reshape(*batch, -1)  # (..., Nin)
     x1 = g.x(dev).expand(g.shape).reshape(-1)
@@ -286,7 +438,7 @@ def rs(field: Field, z, output_grid: Optional[Grid] = None, check: Union[bool, s
     x2 = og.x(dev).expand(og.shape).reshape(-1)
     y2 = og.y(dev).expand(og.shape).reshape(-1)
     zt = torch.as_tensor(z, dtype=torch.float64, device=dev)
-    k = (2 * torch.pi / field.wavelength.to(dev, torch.float64)).reshape(*field.wavelength.shape, 1, 1)
+    k = (2 * torch.pi * n / field.wavelength.to(dev, torch.float64)).reshape(*field.wavelength.shape, 1, 1)
     n_in = x1.numel()
     n_wl = max(1, field.wavelength.numel())
     chunk = max(1, int(max_chunk_bytes // (n_in * 16 * 4 * n_wl)))
@@ -309,14 +461,17 @@ def propagate(field: Field, z, method: str = "auto", **kwargs) -> Field:
 
     ``auto`` asks :func:`optlib.sampling.plan_propagation` for the best valid method (the angular
     spectrum with the least sufficient padding when it can, else single-FFT Fresnel, Fraunhofer or the
-    direct sum) and raises :class:`SamplingError` with the full plan if none is valid. Extra keyword
-    arguments go to the chosen method.
+    direct sum) and raises :class:`SamplingError` with the full plan if none is valid. A field with a
+    carrier always takes the angular spectrum. Extra keyword arguments go to the chosen method.
     """
     if method not in METHODS:
         raise ValueError(f"unknown propagation method {method!r}; choose one of {METHODS}")
+    _check_number("z", z)
+    if method == "auto" and (field.carrier != (0.0, 0.0) or kwargs.get("n", 1.0) != 1.0):
+        method = "asm"
     if method == "auto":
         wls = field.wavelength.detach().flatten().tolist()
-        plans = [plan_propagation(field.grid, wl, _scalar(z), kwargs.get("padding", 2.0),
+        plans = [plan_propagation(field.grid.at((0.0, 0.0)), wl, _scalar(z), kwargs.get("padding", 2.0),
                                   bandwidth=kwargs.get("bandwidth")) for wl in wls]
         bests = {p.best for p in plans}
         if None in bests:

@@ -154,7 +154,7 @@ def plan_propagation(grid: Grid, wavelength: float, z: float, padding: float = 2
         bandwidth: highest spatial frequency of the field (1/m); default: the grid's Nyquist frequency.
         support: diameter (m) of the region where the field is non-zero; default: the whole grid.
         max_padding: the largest padding ``auto`` may choose for ``asm`` before it tries other methods.
-        output_grid: output grid for ``rs`` (default: the input grid).
+        output_grid: output grid for ``rs`` (default: the input grid); its offset from the input grid counts.
 
     Returns a :class:`Plan`; ``plan.report()`` prints the table, ``plan.check(method)`` raises
     :class:`SamplingError` with the fix if that method is invalid.
@@ -198,7 +198,8 @@ def plan_propagation(grid: Grid, wavelength: float, z: float, padding: float = 2
             out_pitch)
 
     og = output_grid or grid
-    reach = math.hypot(og.extent[0] / 2 + rho[0], og.extent[1] / 2 + rho[1])
+    off = (abs(og.origin[0] - grid.origin[0]), abs(og.origin[1] - grid.origin[1]))
+    reach = math.hypot(off[0] + og.extent[0] / 2 + rho[0], off[1] + og.extent[1] / 2 + rho[1])
     sin_t = reach / math.hypot(reach, z)
     d_in = max(grid.pitch)
     if sin_t / wl <= 1 / (2 * d_in) or d_in <= wl / 2:

@@ -22,7 +22,7 @@ from ..elements.doe import height_to_phase
 from ..grid import Grid
 from ..imaging.sensor import pixel_integrate
 from ..field import pad_centered
-from ..propagation import _grid_check, _measured_loss, transfer_function
+from ..propagation import grid_check, measured_loss, transfer_function
 from ..sampling import SamplingError, padded_shape
 
 
@@ -104,14 +104,14 @@ def psf_stack(height: torch.Tensor, grid: Grid, aperture: torch.Tensor, material
     failed = None  # (reason, fix) of a wavelength the grid test cannot pass
     if check:
         for wl in wavelengths.tolist():
-            valid, reason, fix = _grid_check("fresnel", grid.shape, grid.pitch, wl, float(sensor_distance), padding, None)
+            valid, reason, fix = grid_check("fresnel", grid.shape, grid.pitch, wl, float(sensor_distance), padding, None)
             if not valid:
                 failed = (reason, fix)
     need_measure = failed is not None
     Ht = transfer_function("fresnel", (Hp, Wp), grid.pitch, wavelengths, float(sensor_distance), u.device, u.dtype)
     U = fft.fft2(pad_centered(u, (Hp, Wp)))
     if need_measure:
-        loss = _measured_loss(U, Ht, wavelengths, Grid((Hp, Wp), grid.pitch))
+        loss = measured_loss(U, Ht, wavelengths, Grid((Hp, Wp), grid.pitch))
         if loss > 1e-6:
             raise SamplingError(f"psf_stack: the Fresnel transfer function would drop {loss:.3g} of the field's power "
                                 f"({failed[0]}). Fix: {failed[1]}")
