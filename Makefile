@@ -26,7 +26,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 chapter_src = $(firstword $(wildcard book/chapters/*_$(1).py))
 chapter_nb = $(STAGE)/chapters/$(basename $(notdir $(call chapter_src,$(1)))).ipynb
 NOTEBOOKS := $(foreach c,$(CHAPTERS),$(call chapter_nb,$(c)))
-OPTLIB_SRC := $(shell find optlib -name '*.py')
+OPTLIB_SRC := $(shell find optlib papers -name '*.py')
 
 .PHONY: book test venv vendor chapter full dryrun bench clean html notebooks
 .DELETE_ON_ERROR:
@@ -86,7 +86,7 @@ full:
 	$(MAKE) chapter CHAPTER=$(CHAPTER) SCALE=full
 
 dryrun: venv
-	$(PY) -m optlib.experiments $(or $(CHAPTER),$(CHAPTERS))
+	$(PY) -m papers dryrun $(foreach c,$(or $(CHAPTER),$(CHAPTERS)),$(c)=params/$(c)/full.yaml)
 
 bench: venv
 	$(PY) benchmarks/bench_propagation.py

@@ -67,3 +67,9 @@ def gaussian_beam(x, y, z: float, waist: float, wavelength: float):
 def evanescent_decay(period: float, wavelength: float, z: float) -> float:
     """Amplitude factor exp(-2 pi z sqrt(1/period^2 - 1/lambda^2)) of a grating with period < lambda."""
     return float(np.exp(-2 * np.pi * z * np.sqrt(1 / period ** 2 - 1 / wavelength ** 2)))
+
+
+def defocus_waves(radius: float, wavelength: float, d1: float, d2: float) -> float:
+    """Peak defocus W020 (waves) between object distances d1 and d2 (m) for an aperture ``radius`` (m):
+    a^2 / (2 lambda) |1/d1 - 1/d2|."""
+    return radius ** 2 / (2 * wavelength) * abs(1 / d1 - 1 / d2)

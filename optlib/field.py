@@ -129,6 +129,21 @@ class Field:
     def crop(self, shape) -> "Field":
         return self.replace(u=crop_centered(self.u, shape), grid=self.grid.padded(shape))
 
+    def window(self, grid: Grid) -> "Field":
+        """The same field on ``grid``: a grid of the same pitch whose samples coincide with this one's (its
+        origin an integer number of samples away), cropping what falls outside it and zero-filling what this
+        field does not cover. Raises ``ValueError`` when the samples do not coincide."""
+        if grid == self.grid:
+            return self
+        if any(abs(a - b) > 1e-9 * a for a, b in zip(grid.pitch, self.grid.pitch)):
+            raise ValueError(f"window: pitch {grid.pitch} differs from the field's {self.grid.pitch}")
+        oy, ox = self.grid.offset_in_samples(grid)
+        iy, ix = round(oy), round(ox)
+        if abs(oy - iy) > 1e-6 or abs(ox - ix) > 1e-6:
+            raise ValueError(f"window: the target grid's samples fall between this field's ({oy:.6f}, {ox:.6f} samples "
+                             "from its centre); shift one of the grids by the fraction, or resample")
+        return self.replace(u=place(self.u, grid.shape, (iy, ix)), grid=grid)
+
     def with_carrier(self, carrier) -> "Field":
         """The same physical field with another carrier ``(fy, fx)`` (1/m): the samples gain the difference
         as a phase ramp, which must be sampled (|difference| below the grid's Nyquist frequency)."""
@@ -181,6 +196,23 @@ def pad_centered(u: torch.Tensor, shape) -> torch.Tensor:
     t, b = _pad_amounts(H, Hn)
     l, r = _pad_amounts(W, Wn)
     return torch.nn.functional.pad(u, (l, r, t, b))
+
+
+def place(u: torch.Tensor, shape, offset) -> torch.Tensor:
+    """The ``shape`` window of ``u`` (..., H, W) whose centre sample is ``offset`` (rows, cols) samples from
+    ``u``'s centre sample, zero where the window leaves ``u``. Differentiable; one copy."""
+    H, W = u.shape[-2:]
+    h, w = (shape, shape) if isinstance(shape, int) else shape
+    top = H // 2 + int(offset[0]) - h // 2
+    left = W // 2 + int(offset[1]) - w // 2
+    if top >= 0 and left >= 0 and top + h <= H and left + w <= W:
+        return u[..., top:top + h, left:left + w]
+    out = u.new_zeros(*u.shape[:-2], h, w)
+    ys, ye = max(0, top), min(H, top + h)
+    xs, xe = max(0, left), min(W, left + w)
+    if ys < ye and xs < xe:
+        out[..., ys - top:ye - top, xs - left:xe - left] = u[..., ys:ye, xs:xe]
+    return out
 
 
 def crop_centered(u: torch.Tensor, shape) -> torch.Tensor:

@@ -145,6 +145,17 @@ class Grid:
         return Grid((self.shape[0] * f, self.shape[1] * f), (self.dy / f, self.dx / f),
                     (centre(self.shape[0], self.dy, self.origin[0]), centre(self.shape[1], self.dx, self.origin[1])))
 
+    def pixels(self, factor: int, shape) -> "Grid":
+        """The sensor grid of ``shape`` pixels, each ``factor`` x ``factor`` samples of this grid, centred on this
+        grid's origin (for an even factor, half a sample below it, so that pixel edges fall between samples):
+        the inverse of :meth:`subdivided`, for binning a field sampled on this grid into pixels."""
+        f = int(factor)
+        if f < 1:
+            raise ValueError(f"factor must be a positive integer, got {factor!r}")
+        half = 0.5 if f % 2 == 0 else 0.0
+        return Grid(shape, (self.dy * f, self.dx * f),
+                    (self.origin[0] - half * self.dy, self.origin[1] - half * self.dx))
+
     def offset_in_samples(self, other: "Grid"):
         """(rows, columns): where ``other``'s centre sample falls in this grid's sample units, relative to
         this grid's centre sample (same pitch assumed); integers when the two grids' samples coincide."""

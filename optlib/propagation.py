@@ -254,7 +254,7 @@ def _single_wavelength(field: Field, method: str) -> float:
     return float(field.wavelength)
 
 
-def _dft_matrix(coords: torch.Tensor, freqs: torch.Tensor, dtype) -> torch.Tensor:
+def dft_matrix(coords: torch.Tensor, freqs: torch.Tensor, dtype) -> torch.Tensor:
     """exp(-2 pi i f x) for frequencies ``freqs`` (..., M) and coordinates ``coords`` (N,): (..., M, N),
     built in float64 (f x can be large) and cast to the complex ``dtype``."""
     ph = -2 * math.pi * freqs[..., :, None] * coords
@@ -267,23 +267,25 @@ def mdft(u: torch.Tensor, grid: Grid, fy: torch.Tensor, fx: torch.Tensor) -> tor
     dimensions broadcast against ``u``'s, e.g. one row of frequencies per wavelength). A matrix DFT: two
     matrix products, cost O(My H W + My Mx W), any frequencies, no padding. Returns (..., My, Mx)."""
     dev = u.device
-    Ay = _dft_matrix(grid.y(dev).reshape(-1), fy.to(dev, torch.float64), u.dtype)       # (..., My, H)
-    Ax = _dft_matrix(grid.x(dev).reshape(-1), fx.to(dev, torch.float64), u.dtype)       # (..., Mx, W)
+    Ay = dft_matrix(grid.y(dev).reshape(-1), fy.to(dev, torch.float64), u.dtype)       # (..., My, H)
+    Ax = dft_matrix(grid.x(dev).reshape(-1), fx.to(dev, torch.float64), u.dtype)       # (..., Mx, W)
     return (Ay @ u @ Ax.transpose(-1, -2)) * (grid.dx * grid.dy)
 
 
-def _check_period(field: Field, out: Grid, scale: float, centre, who: str):
-    """A sum over samples of pitch d repeats every ``scale`` / d on the output: every output sample must lie
-    within half a period of the pattern's ``centre`` (y, x), or replicas fold onto the window."""
+def check_replicas(source: Grid, out: Grid, scale: float, who: str = "matrix DFT"):
+    """A Fourier sum over samples of pitch d, evaluated at x / ``scale`` (scale = lambda z or lambda f, m^2), repeats
+    every ``scale`` / d on the output: every output sample of ``out`` (coordinates relative to the pattern's
+    centre) must lie within half a period of it, or replicas fold onto the window. Raises
+    :class:`SamplingError` with the fix."""
     for axis in (0, 1):
-        period = scale / field.grid.pitch[axis]
+        period = scale / source.pitch[axis]
         coords = (out.y() if axis == 0 else out.x()).flatten()
-        reach = float((coords - centre[axis]).abs().max()) + out.pitch[axis] / 2
+        reach = float(coords.abs().max()) + out.pitch[axis] / 2
         if reach > period / 2 * (1 + 1e-9):
-            need = field.grid.pitch[axis] * period / (2 * reach)
+            need = source.pitch[axis] * period / (2 * reach)
             raise SamplingError(f"{who}: the output window reaches {reach:.4g} m from the pattern's centre along "
-                                f"{'yx'[axis]}, beyond half the period {period:.4g} m of an input sampled at "
-                                f"{field.grid.pitch[axis]:.4g} m (replicas would fold in). Fix: an input pitch "
+                                f"{'yx'[axis]}, beyond half the alias-free period {period:.4g} m of an input sampled at "
+                                f"{source.pitch[axis]:.4g} m (replicas would fold in). Fix: an input pitch "
                                 f"<= {need:.4g} m, or a smaller output window")
 
 
@@ -322,9 +324,7 @@ def _fourier(field: Field, z, input_chirp: bool, lens: bool, output_grid: Option
         xs = (out_grid.x(dev) - origin[1]).reshape(-1)
         U = mdft(u, src, ys / (lam_v * zf), xs / (lam_v * zf))
         if check:
-            _check_period(field, Grid(out_grid.shape, out_grid.pitch,
-                                      (out_grid.origin[0] - origin[0], out_grid.origin[1] - origin[1])),
-                          float(lam_t.min()) * abs(zf), (0.0, 0.0), who)
+            check_replicas(g, out_grid.shifted(-origin[0], -origin[1]), float(lam_t.min()) * abs(zf), who)
     wlv = wl_view(field.wavelength.to(dev)) / n
     k = 2 * math.pi / wlv
     r2 = (out_grid.y(dev) - origin[0]) ** 2 + (out_grid.x(dev) - origin[1]) ** 2

@@ -231,10 +231,11 @@ def check_lens_sampling(grid: Grid, focal_length: float, wavelength: float, radi
     """Raise :class:`SamplingError` if a thin-lens phase is aliased on ``grid``.
 
     The local frequency of exp(-i pi r^2 / (lambda f)) at radius r is r / (lambda f) (1/m); it must stay
-    below the Nyquist frequency 1 / (2 d) out to the aperture radius (default: the grid's half-diagonal).
+    below the Nyquist frequency 1 / (2 d) out to the aperture radius (default: the grid's farthest point from
+    the optical axis).
     """
     if radius is None:
-        radius = math.hypot(grid.extent[0] / 2, grid.extent[1] / 2)
+        radius = math.hypot(abs(grid.origin[0]) + grid.extent[0] / 2, abs(grid.origin[1]) + grid.extent[1] / 2)
     fmax = radius / (float(wavelength) * abs(float(focal_length)))
     nyq = min(grid.nyquist)
     if fmax > nyq * (1 + 1e-9):

@@ -1,4 +1,5 @@
-"""Metasurface kernels, DKO fitting, the RCWA cell library and the depth networks (optlib.meta, optlib.nn.depth)."""
+"""Metasurface kernels, fitting elements to kernels (DKO), the RCWA cell library and the depth networks
+(optlib.meta, optlib.nn.depth, papers.dko)."""
 import json
 import math
 import os
@@ -11,7 +12,9 @@ import torch
 from scipy.special import j1
 
 from optlib import SamplingError
-from optlib.meta import CellDesign, CellLibrary, KernelOptics, cells, dko
+from optlib.meta import CellDesign, CellLibrary, KernelOptics, cells
+from optlib.meta import fit as dko
+import papers.dko as X
 from optlib.nn.depth import (RESNET18_FC_PARAMETERS, DepthNet, OpticalConv2d, ResNetConfig, count_parameters)
 
 WL3 = [635e-9, 532e-9, 450e-9]
@@ -107,15 +110,28 @@ def test_dko_fit_reaches_targets_chunk_and_resume_independent(tmp_path):
     W = torch.randn(2, 3, 7, 7) * 0.1
     T, alpha = dko.targets(W, 0.6)
     wl = dko.element_wavelengths(2, WL3)
-    a = dko.fit_phases(o, T, wl, 120, 0.2, progress=False)
+    loss = X.objective(o, T, wl)
+    init = lambda els: dko.initial_phase(o, wl, 0, elements=els)  # noqa: E731
+    key = X.fit_key(o, T, wl, 0)
+
+    def run(**kw):
+        return dko.fit_elements(loss, init, len(wl), 120, 0.2, progress=False, key=key, **kw)
+
+    a = run()
     k = o.kernels(a["phase"], wl)
     m = dko.kernel_metrics(dko.unit_kernels(k, alpha), dko.unit_kernels(T, alpha))
     assert m["ncc"] > 0.95 and a["history"][-1] < 0.05 * a["history"][0]
-    b = dko.fit_phases(o, T, wl, 120, 0.2, chunk=5, checkpoint_dir=str(tmp_path), progress=False)
+    b = run(chunk=5, checkpoint_dir=str(tmp_path))
     assert torch.equal(a["phase"], b["phase"])                  # elements are independent
-    assert len(list(tmp_path.glob("dko_*.pt"))) == 3
-    c = dko.fit_phases(o, T, wl, 120, 0.2, chunk=5, checkpoint_dir=str(tmp_path), progress=False)
+    assert len(list(tmp_path.glob("chunk_*.pt"))) == 3
+    c = run(chunk=5, checkpoint_dir=str(tmp_path))
     assert torch.equal(a["phase"], c["phase"])                  # resumed from the chunk files
+    # a rerun into the same folder with other settings must not mix two runs
+    with pytest.raises(ValueError, match="other settings"):
+        dko.fit_elements(loss, init, len(wl), 120, 0.2, progress=False, key=X.fit_key(o, T * 0.9, wl, 0), chunk=5,
+                         checkpoint_dir=str(tmp_path))
+    with pytest.raises(ValueError, match="other settings"):
+        dko.fit_elements(loss, init, len(wl), 60, 0.2, progress=False, key=key, chunk=5, checkpoint_dir=str(tmp_path))
 
 
 def test_kernel_metrics_perfect_and_offset():
@@ -127,7 +143,7 @@ def test_kernel_metrics_perfect_and_offset():
 
 
 def test_parameter_counts_of_the_paper():
-    c = dko.parameter_counts(1025, 64)
+    c = X.parameter_counts(1025, 64)
     assert c["dko_per_element"] == 1_050_625 and c["optical_layer"] == 403_440_000
     assert c["electronic_first_layer"] == 9_408 and c["elements"] == 384
 
@@ -209,7 +225,7 @@ def test_torchrun_sharded_fit_equals_single_process(tmp_path):
     torch.manual_seed(0)
     torch.save(torch.randn(1, 3, 7, 7) * 0.1, tmp_path / "w.pt")
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    args = ["-m", "optlib.meta", "fit", "--weight", str(tmp_path / "w.pt"), "--params", str(pf), "--no-progress"]
+    args = ["-m", "papers.dko", "fit", "--weight", str(tmp_path / "w.pt"), "--params", str(pf), "--no-progress"]
     subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29541"]
                    + args + ["--out", str(tmp_path / "two")], check=True, env=env, timeout=240, capture_output=True)
     subprocess.run([sys.executable] + args + ["--out", str(tmp_path / "one")], check=True, env=env, timeout=120,
@@ -217,13 +233,13 @@ def test_torchrun_sharded_fit_equals_single_process(tmp_path):
     a = torch.load(tmp_path / "two" / "phases.pt", weights_only=True)
     b = torch.load(tmp_path / "one" / "phases.pt", weights_only=True)
     assert torch.equal(a["phase"], b["phase"]) and torch.allclose(a["loss"], b["loss"])
-    assert len(list((tmp_path / "two").glob("dko_*.pt"))) == 2      # one chunk per rank
+    assert len(list((tmp_path / "two").glob("chunk_*.pt"))) == 2    # one chunk per rank
 
 
 def test_fit_cli_rejects_bad_input(tmp_path):
     (tmp_path / "p.yaml").write_text("element_n: 33\nfoo: 1\n")
     torch.save(torch.randn(1, 3, 7, 7), tmp_path / "w.pt")
-    r = subprocess.run([sys.executable, "-m", "optlib.meta", "fit", "--weight", str(tmp_path / "w.pt"), "--params",
+    r = subprocess.run([sys.executable, "-m", "papers.dko", "fit", "--weight", str(tmp_path / "w.pt"), "--params",
                         str(tmp_path / "p.yaml"), "--out", str(tmp_path / "o")], capture_output=True, text=True)
     assert r.returncode != 0 and "unknown parameters" in r.stderr
 

@@ -7,7 +7,7 @@ import jupytext
 import pytest
 import yaml
 
-from optlib import experiments
+import papers as experiments
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTER_IDS = ["foundations", "sitzmann2018", "kleiner2025", "dko", "ho2024", "yang2024"]
@@ -58,7 +58,7 @@ def test_full_dry_run(path):
     cid = chapter_id(path)
     mod = experiments.module(cid)
     nb_params = notebook_parameters(path)
-    assert set(mod.PARAMS) == set(nb_params), "experiment module and notebook must declare the same parameters"
+    assert set(mod.PARAMS) == set(nb_params), "paper module and notebook must declare the same parameters"
     full = yaml.safe_load((ROOT / "params" / cid / "full.yaml").read_text())
     report, valid = experiments.dry_run_chapter(cid, {**nb_params, **full})
     assert valid, report
@@ -67,7 +67,7 @@ def test_full_dry_run(path):
 
 
 def test_unknown_parameter_is_rejected():
-    from optlib.experiments import foundations
+    from papers import foundations
     p = yaml.safe_load((ROOT / "params" / "foundations" / "tiny.yaml").read_text())
     with pytest.raises(KeyError, match="unknown foundations parameters"):
         foundations.setups({**p, "airy_nn": 3})

@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from optlib import Grid, materials
+from optlib.elements import DOE, phase_to_height
 from optlib.metrics import first_minimum, ncc
-from optlib.psf import geometric_psf, huygens_psf, pupil_psf, pupil_rays, raywave_psf, splat_field
-from optlib.rays import SequentialLens, Surface, library
+from optlib.psf import huygens_psf, pupil_psf, pupil_rays, raywave_psf
+from optlib.rays import Rays, SequentialLens, Surface, library, to_field
 from optlib.sampling import SamplingError
 
 WL = 587.5618e-9
@@ -35,11 +36,11 @@ def test_perfect_asphere_wave_psf_is_the_airy_pattern():
     lens = _asphere()
     pr = pupil_rays(lens, WL, 0.0, n_side=96)
     assert float(pr.w[pr.valid].abs().max()) < 1e-3 * WL  # the conic cancels the aberration
-    g = Grid(241, 0.5e-6)
+    g = pr.window(Grid(241, 0.5e-6))
     psf = pupil_psf(pr, g)
     r0 = 0.6098 * WL / _na(lens)  # first zero of [2 J1(v)/v]^2 in the image-space NA
     assert first_minimum(psf[120, 120:], 0.5e-6) == pytest.approx(r0, rel=0.01)
-    big = pupil_psf(pr, Grid(401, 2e-6))
+    big = pupil_psf(pr, pr.window(Grid(401, 2e-6)))
     assert 0.99 < float(big.sum()) < 1.0 + 1e-3  # Parseval normalisation: the power is all there
 
 
@@ -47,11 +48,11 @@ def test_perfect_asphere_wave_psf_is_the_airy_pattern():
 def test_three_wave_methods_agree_on_a_near_perfect_lens(deg):
     lens = _asphere()
     a = math.radians(deg)
-    g = Grid(33, 4e-6)
     pr = pupil_rays(lens, WL, a, n_side=64)
+    g = pr.window(Grid(33, 4e-6))
     pupil = pupil_psf(pr, g)
     huy = huygens_psf(pr, g)
-    rw = raywave_psf(lens, WL, g, plane_z=5.1e-3, dx=4e-6, window=600, angle=a, n_side=600)
+    rw = raywave_psf(lens, WL, g, dx=4e-6, window=600, plane_z=5.1e-3, angle=a, n_side=600)
     assert float(ncc(pupil, huy)) > 0.9999
     assert float(ncc(pupil, rw)) > 0.9999
     assert float(rw.sum()) == pytest.approx(float(pupil.sum()), abs=2e-3)
@@ -74,7 +75,8 @@ def test_aberrated_wave_psf_tends_to_the_geometric_psf_as_the_aperture_grows():
         rays = lens.trace(lens.pupil_bundle(WL, 256)[0])
         r_geo = float(torch.quantile(torch.linalg.norm(rays.o[rays.valid][:, :2], dim=-1), 0.8))  # EE80 of rays
         pitch = max(r_geo, 0.61 * WL / _na(lens)) / 20
-        wave = pupil_psf(pupil_rays(lens, WL, 0.0, n_side=256), Grid(201, pitch))
+        pr = pupil_rays(lens, WL, 0.0, n_side=256)
+        wave = pupil_psf(pr, pr.window(Grid(201, pitch)))
         ratios.append(_ee_radius(wave, pitch) / r_geo)
     assert ratios[0] > 3  # diffraction-dominated
     assert all(b < a for a, b in zip(ratios, ratios[1:]))
@@ -83,8 +85,8 @@ def test_aberrated_wave_psf_tends_to_the_geometric_psf_as_the_aperture_grows():
 
 def test_huygens_chunking_changes_nothing_and_gradients_match_finite_differences():
     lens = _asphere()
-    g = Grid(17, 4e-6)
     pr = pupil_rays(lens, WL, 0.0, n_side=24)
+    g = pr.window(Grid(17, 4e-6))
     ref = huygens_psf(pr, g)
     small = huygens_psf(pr, g, chunk_elements=1000)  # memory bound ~ 12 * 8 * 1000 bytes
     assert torch.allclose(ref, small, rtol=1e-12, atol=1e-15)
@@ -105,45 +107,56 @@ def test_huygens_chunking_changes_nothing_and_gradients_match_finite_differences
         assert float(c.grad) == pytest.approx(fd, rel=2e-2 if method == "huygens" else 1e-4)
 
 
-def test_raywave_splat_conserves_power_and_refuses_bad_sampling():
+def _rays_on_plane(x, y, dxy, opl, z=0.0):
+    o = torch.stack([x, y, torch.full_like(x, z)], -1)
+    d = torch.cat([dxy, torch.sqrt(1 - (dxy ** 2).sum(-1, keepdim=True))], -1)
+    return Rays(o, d, WL, opl)
+
+
+def test_rays_to_field_conserves_power_and_refuses_bad_sampling():
     # a smooth converging wave on the plane: the splatted power equals the rays' power
     g = Grid(64, 2e-6)
     t = torch.linspace(-50e-6, 50e-6, 200, dtype=torch.float64)
     y, x = torch.meshgrid(t, t, indexing="ij")
     x, y = x.flatten(), y.flatten()
     f = 5e-3
-    dxy = torch.stack([-x / f, -y / f], -1)
-    w = -(x ** 2 + y ** 2) / (2 * f)
-    power = torch.full_like(x, 1 / x.numel())
-    k = 2 * math.pi / WL
-    flat = splat_field(x, y, torch.zeros_like(w), torch.zeros_like(dxy), power, g, k, 1.0)
-    assert float((flat.abs() ** 2).sum()) * g.dx * g.dy == pytest.approx(1.0, rel=1e-12)
+    flat = to_field(_rays_on_plane(x, y, torch.zeros(x.numel(), 2, dtype=torch.float64), torch.zeros_like(x)), g)
+    assert float(flat.power()) == pytest.approx(1.0, rel=1e-12)
     # curved: the local plane-wave extrapolation misses the s^2 / 2f phase over a sample (~4e-3 rad), so
     # neighbours interfere very slightly below the ray power (1 - var(phi) ~ 1 - 1e-6)
-    E = splat_field(x, y, w, dxy, power, g, k, 1.0)
-    assert float((E.abs() ** 2).sum()) * g.dx * g.dy == pytest.approx(1.0, rel=1e-5)
+    dxy = torch.stack([-x / f, -y / f], -1)
+    E = to_field(_rays_on_plane(x, y, dxy, -(x ** 2 + y ** 2) / (2 * f)), g)
+    assert float(E.power()) == pytest.approx(1.0, rel=1e-5)
+    # the same wave on a window 30 um off axis: the same samples, moved
+    moved = to_field(_rays_on_plane(x + 30e-6, y, dxy, -(x ** 2 + y ** 2) / (2 * f)), g.at((0.0, 30e-6)))
+    assert torch.allclose(moved.u, E.u, atol=1e-6 * float(E.u.abs().max()))  # rounding at cell edges: sqrt(b)
+    tilted_plane = Rays(torch.stack([x, y, x], -1), torch.tensor([[0.0, 0.0, 1.0]], dtype=torch.float64).expand(
+        x.numel(), 3), WL)
+    with pytest.raises(ValueError, match="one plane"):
+        to_field(tilted_plane, g)
     lens = _asphere()
+    P = lens.chief_hit(WL)
     with pytest.raises(SamplingError, match="dx <="):
-        raywave_psf(lens, WL, Grid(8, 40e-6), plane_z=5.1e-3, dx=40e-6, window=80, n_side=64)
+        raywave_psf(lens, WL, Grid(8, 40e-6).at(P), dx=40e-6, window=80, plane_z=5.1e-3, n_side=64)
     with pytest.raises(SamplingError, match="window >="):
-        raywave_psf(lens, WL, Grid(8, 4e-6), plane_z=5.1e-3, dx=4e-6, window=100, n_side=600)
+        raywave_psf(lens, WL, Grid(8, 4e-6).at(P), dx=4e-6, window=100, plane_z=5.1e-3, n_side=600)
     with pytest.raises(SamplingError, match="n_side >="):
-        raywave_psf(lens, WL, Grid(8, 4e-6), plane_z=5.1e-3, dx=4e-6, window=600, n_side=64)
-    with pytest.raises(SamplingError, match="integer multiple"):
-        raywave_psf(lens, WL, Grid(8, 5e-6), plane_z=5.1e-3, dx=4e-6, window=600, n_side=600)
-
+        raywave_psf(lens, WL, Grid(8, 4e-6).at(P), dx=4e-6, window=600, plane_z=5.1e-3, n_side=64)
+    with pytest.raises(ValueError, match="integer multiple"):
+        raywave_psf(lens, WL, Grid(8, 5e-6).at(P), dx=4e-6, window=600, plane_z=5.1e-3, n_side=600)
 
 def test_pupil_method_refuses_an_undersampled_wavefront():
     lens = _asphere(stop_radius=4.0, k=0.0)
     lens.sensor_z = lens.sensor_z + 1e-3  # ~5 waves of defocus across 16 samples
     with pytest.raises(SamplingError, match="n_side"):
-        pupil_psf(pupil_rays(lens, WL, 0.0, n_side=16), Grid(16, 1e-6))
+        pr = pupil_rays(lens, WL, 0.0, n_side=16)
+        pupil_psf(pr, pr.window(Grid(16, 1e-6)))
     # too few rays for a wide grid: both sums would fold replicas of the PSF onto it
     cooke = library("cooke_triplet")
     sparse = pupil_rays(cooke, WL, 0.0, n_side=32)
     for fn in (pupil_psf, huygens_psf):
         with pytest.raises(SamplingError, match="alias-free period"):
-            fn(sparse, Grid(129, 1e-6))
+            fn(sparse, sparse.window(Grid(129, 1e-6)))
 
 
 def test_pupils_and_f_number_match_single_surface_imaging():
@@ -233,17 +246,26 @@ def test_spatially_varying_rendering():
     assert torch.allclose(patch[5, 2:20], ramp[5, 2:20]) and torch.allclose(patch[5, 30:48], ramp[5, 30:48] - 1)
 
 
-def test_raywave_doe_grating_shifts_the_psf_by_the_diffraction_angle():
+def test_a_doe_grating_shifts_the_psf_by_the_diffraction_angle_in_the_wave_and_ray_models():
+    """One DOE object (a linear phase: a grating) at one plane, seen by the ray-wave model (a wave element) and
+    by the ray model (a local grating): both move the focus by three pixels, as the grating equation says."""
     lens = _asphere()
-    g = Grid(33, 4e-6)
-    plain = raywave_psf(lens, WL, g, plane_z=5.1e-3, dx=4e-6, window=600, n_side=600)
+    g = Grid(33, 4e-6).at(lens.chief_hit(WL))
+    plain = raywave_psf(lens, WL, g, dx=4e-6, window=600, plane_z=5.1e-3, n_side=600)
     L = float(lens.sensor_z) - 5.1e-3
     shift = 3 * 4e-6  # three pixels along x
     period = WL / math.sin(math.atan(shift / L))
-    grating = raywave_psf(lens, WL, g, plane_z=5.1e-3, dx=4e-6, window=600, n_side=600,
-                          doe_phase=lambda x, y: 2 * math.pi * x / period + 0 * y)
+    dg = Grid(700, 4e-6)
+    phase = (2 * math.pi * dg.x() / period).expand(dg.shape)
+    doe = DOE(phase_to_height(phase, "fused silica", WL), "fused silica", grid=dg, z=5.1e-3)
+    grating = raywave_psf(lens, WL, g, dx=4e-6, window=600, n_side=600, doe=doe)
     assert torch.allclose(grating[:, 3:], plain[:, :-3], atol=1e-3 * float(plain.max()))  # measured 1.4e-4
     assert int(torch.argmax(grating[16])) == 19
+    from optlib.psf import ray_psf
+    geo = ray_psf(lens, WL, Grid(33, 1e-6).at(g.origin), n_side=64, doe=doe)
+    ys, xs = torch.meshgrid(torch.arange(33.0), torch.arange(33.0), indexing="ij")
+    cx = float((geo * xs).sum() / geo.sum()) - 16
+    assert cx == pytest.approx(12.0, abs=0.2)  # 12 um = three 4 um pixels, on a 1 um grid
 
 
 def test_gradients_in_conic_asphere_thickness_and_sensor_match_finite_differences():

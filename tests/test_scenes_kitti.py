@@ -102,7 +102,8 @@ def test_kitti_loader_refuses_malformed_files(tmp_path):
 def test_dko_chapter_trains_and_evaluates_on_kitti_layout(tmp_path, monkeypatch):
     """The full scale's data path: KITTI frames read lazily, resized, sparse depth kept sparse."""
     import yaml
-    from optlib.experiments import dko as X
+    import papers.dko as X
+    import optlib as ol
     for split in ("train", "val"):
         _write_kitti(tmp_path / "kitti", split=split)
     monkeypatch.setenv("OPTLIB_DATA", str(tmp_path))
@@ -113,6 +114,13 @@ def test_dko_chapter_trains_and_evaluates_on_kitti_layout(tmp_path, monkeypatch)
     batch = train_set[1][torch.tensor([1, 0])]
     assert batch.shape == (2, 1, 64, 64) and bool((batch[:, :, :10] == 0).all())  # the unmeasured top row
     net = X.make_net(p, 0)
-    X.train_depth(net, train_set, 2, 1e-3, 2, 0)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    g = torch.Generator().manual_seed(0)
+
+    def step(i):
+        idx = torch.randint(0, 2, (2,), generator=g)
+        return X.depth_loss(net(train_set[0][idx]), train_set[1][idx], p["max_depth"])
+
+    ol.train.fit(step, net, opt, 2, progress=False)
     m = X.evaluate(net, test_set)
     assert 0 < m["abs_rel"] < 100 and 0 <= m["delta1"] <= 1

@@ -54,7 +54,7 @@ import torch
 
 import optlib as ol
 from optlib import analytic
-from optlib.experiments import foundations as F
+import papers.foundations as F
 
 torch.set_num_threads(2)
 gen = ol.train.seed_everything(seed)
@@ -465,12 +465,12 @@ widgets.interactive(live, wavelength_nm=(400.0, 700.0, 10.0), radius_mm=(0.05, 0
 # marking rays invalid) and its first-order data come from paraxial matrices. Below: the classic Cooke
 # triplet of the lens library, its spot diagrams with rays aimed at the stop, and the three wave methods
 # (`pupil_psf`: the Debye sum over the exit-pupil reference sphere; `huygens_psf`: every ray a secondary
-# source; `raywave_psf`: coherent rays splatted to a field on a plane, then an angular spectrum) tested on
+# source; `raywave_psf`: coherent rays made a `Field` on a plane, then a tilted angular spectrum) tested on
 # a lens whose answer is known: a plano-convex asphere with conic $k=-n^2$, which has no spherical
 # aberration, so its PSF must be the Airy pattern of its image-space NA.
 
 # %%
-from optlib.psf import geometric_psf, huygens_psf, pupil_psf, pupil_rays, raywave_psf, splat_field
+from optlib.psf import huygens_psf, pupil_psf, pupil_rays, raywave_psf
 from optlib.rays import SequentialLens, library
 
 WL = 587.5618e-9
@@ -510,7 +510,7 @@ lens = asphere(1.0)
 m = lens.trace(lens.marginal_ray(WL), to_sensor=False)
 na = float(torch.sqrt(m.d[0, 0] ** 2 + m.d[0, 1] ** 2))
 pr = pupil_rays(lens, WL, 0.0, n_side=96)
-fine = pupil_psf(pr, ol.Grid(241, 0.5e-6))
+fine = pupil_psf(pr, pr.window(ol.Grid(241, 0.5e-6)))  # a PSF window is a grid centred on the chief ray
 r0_lens = ol.metrics.first_minimum(fine[120, 120:], 0.5e-6)
 r0_airy = 0.6098 * WL / na
 print(f"f = 50 mm asphere, stop radius 1 mm: NA {na:.5f}, wavefront error {float(pr.w[pr.valid].abs().max()) / WL:.1e} waves; "
@@ -518,13 +518,13 @@ print(f"f = 50 mm asphere, stop radius 1 mm: NA {na:.5f}, wavefront error {float
 results.item("lens_airy_zero", "Traced asphere: wave-PSF first zero vs 0.61 lambda/NA", r0_lens / ol.um, r0_airy / ol.um,
              "um", tol=0.01)
 
-g = ol.Grid(33, 4e-6)
 cmp = {}
 for deg in (0.0, 3.0):
     a = math.radians(deg)
     prd = pupil_rays(lens, WL, a, n_side=64)
+    g = prd.window(ol.Grid(33, 4e-6))
     cmp[deg] = {"pupil": pupil_psf(prd, g), "Huygens": huygens_psf(prd, g),
-                "ray-wave": raywave_psf(lens, WL, g, plane_z=5.1e-3, dx=4e-6, window=600, angle=a, n_side=600)}
+                "ray-wave": raywave_psf(lens, WL, g, dx=4e-6, window=600, plane_z=5.1e-3, angle=a, n_side=600)}
     for name in ("Huygens", "ray-wave"):
         v = float(ol.metrics.ncc(cmp[deg]["pupil"], cmp[deg][name]))
         print(f"{deg:g} deg: NCC(pupil, {name}) = {v:.7f}")
@@ -547,7 +547,8 @@ for r in radii:
     hits = sph.trace(sph.pupil_bundle(WL, 256)[0])
     r_geo = float(torch.quantile(torch.linalg.norm(hits.o[hits.valid][:, :2], dim=-1), 0.8))
     pitch = max(r_geo, 0.61 * WL / (r / 50)) / 20
-    wave = pupil_psf(pupil_rays(sph, WL, 0.0, n_side=256), ol.Grid(201, pitch))
+    prs = pupil_rays(sph, WL, 0.0, n_side=256)
+    wave = pupil_psf(prs, prs.window(ol.Grid(201, pitch)))
     yy, xx = torch.meshgrid(torch.arange(201) - 100, torch.arange(201) - 100, indexing="ij")
     rr = (torch.sqrt(xx.double() ** 2 + yy.double() ** 2) * pitch).flatten()
     order = torch.argsort(rr)
@@ -574,21 +575,11 @@ plt.show()
 
 # %%
 plane = 5.1e-3
-fields = {}
-for dt in (torch.float32, torch.float64):
-    rays = lens.point_source(WL, -10.0, 1.0e-3, 160, dtype=dt)
-    out = lens.trace(rays, to_sensor=False)
-    t = (plane - out.o[:, 2]) / out.d[:, 2]
-    p = out.o + t[:, None] * out.d
-    opl = out.opl + t  # air after the lens
-    v = out.valid
-    fields[dt] = (p[v][:, :2].to(torch.float64), (opl[v].to(torch.float64)), out.d[v][:, :2].to(torch.float64))
-ref = fields[torch.float64][1].min()
 gp = ol.Grid(256, 8e-6)
-phases = {}
-for dt, (xy, opl, dxy) in fields.items():
-    E = splat_field(xy[:, 0], xy[:, 1], opl - ref, dxy, torch.full_like(opl, 1 / len(opl)), gp, 2 * math.pi / WL, 1.0)
-    phases[dt] = E
+on_plane = {dt: lens.trace(lens.point_source(WL, -10.0, 1.0e-3, 256, dtype=dt), to_sensor=False).to_plane(plane, 1.0)
+            for dt in (torch.float32, torch.float64)}  # traced, then carried to the plane (in air)
+ref = float(on_plane[torch.float64].opl[on_plane[torch.float64].valid].min())  # one reference path for both
+phases = {dt: ol.rays.to_field(r, gp, reference=ref).u for dt, r in on_plane.items()}  # rays -> Field (float64)
 dphi = torch.angle(phases[torch.float32] * phases[torch.float64].conj())
 mask = phases[torch.float64].abs() > 0.5 * phases[torch.float64].abs().max()
 err32 = float(dphi[mask].std())

@@ -15,6 +15,7 @@ from torch import nn
 from .. import fft, materials
 from ..field import Field, wl_view
 from ..grid import Grid
+from ..sampling import SamplingError
 from .zernike import zernike_basis
 
 
@@ -100,6 +101,19 @@ class FourierHeightMap(nn.Module):
         self.re = nn.Parameter(torch.zeros(self.kh, self.kw))
         self.im = nn.Parameter(torch.zeros(self.kh, self.kw))
 
+    @classmethod
+    def fit(cls, grid: Grid, heights: torch.Tensor, fraction: float = 0.625, scale: float = 1e-6) -> "FourierHeightMap":
+        """Start from ``heights`` (m, (H, W)): its lowest ``fraction`` of frequencies (what this map can hold)."""
+        m = cls(grid, fraction, scale)
+        with torch.no_grad():
+            H, W = grid.shape
+            F = torch.fft.fftshift(fft.fft2(heights.to(torch.float64) / scale, norm="ortho"))
+            t, l = (H - m.kh) // 2, (W - m.kw) // 2
+            block = F[t:t + m.kh, l:l + m.kw]
+            m.re.copy_(block.real.float())
+            m.im.copy_(block.imag.float())
+        return m
+
     def forward(self) -> torch.Tensor:
         H, W = self.grid.shape
         c = torch.complex(self.re, self.im)
@@ -112,18 +126,32 @@ class FourierHeightMap(nn.Module):
 
 
 class ZernikeHeightMap(nn.Module):
-    """h = scale * sum_j c_j Z_j(r / R) over a disc of radius R (m); Noll terms 1..n_terms."""
+    """h = scale * sum_j c_j Z_j(r / R) over a disc of radius R (m) about the grid's origin; Noll terms
+    1..n_terms. ``piston="min"`` subtracts the minimum height (a physical, non-negative relief; the piston
+    is a constant phase per wavelength and changes no intensity)."""
 
     def __init__(self, grid: Grid, radius: float, n_terms: int = 36, scale: float = 1e-6,
-                 init: Optional[torch.Tensor] = None):
+                 init: Optional[torch.Tensor] = None, piston: Optional[str] = None):
         super().__init__()
-        self.grid, self.radius, self.scale = grid, float(radius), float(scale)
+        if piston not in (None, "min"):
+            raise ValueError(f"piston must be None or 'min', got {piston!r}")
+        self.grid, self.radius, self.scale, self.piston = grid, float(radius), float(scale), piston
         self.register_buffer("basis", zernike_basis(grid, radius, n_terms, dtype=torch.float32))
         c = torch.zeros(n_terms) if init is None else torch.as_tensor(init, dtype=torch.float32)
         self.coeffs = nn.Parameter(c.clone())
 
+    @classmethod
+    def fit(cls, grid: Grid, radius: float, heights: torch.Tensor, n_terms: int = 36, scale: float = 1e-6,
+            piston: Optional[str] = None) -> "ZernikeHeightMap":
+        """Least-squares fit of ``heights`` (m, (H, W)) inside the disc: the closest start this map can hold."""
+        basis = zernike_basis(grid, radius, n_terms, dtype=torch.float64)
+        inside = grid.r2() <= radius ** 2
+        c = torch.linalg.lstsq(basis[:, inside].T, heights.to(torch.float64)[inside][:, None] / scale).solution[:, 0]
+        return cls(grid, radius, n_terms, scale, c.float(), piston)
+
     def forward(self) -> torch.Tensor:
-        return torch.einsum("j,jhw->hw", self.coeffs, self.basis.to(self.coeffs.dtype)) * self.scale
+        h = torch.einsum("j,jhw->hw", self.coeffs, self.basis.to(self.coeffs.dtype)) * self.scale
+        return h - h.min() if self.piston == "min" else h
 
 
 class RadialHeightMap(nn.Module):
@@ -146,25 +174,90 @@ class RadialHeightMap(nn.Module):
         return h * self.inside * self.scale
 
 
+def _bilinear(values: torch.Tensor, grid: Grid, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``values`` (..., H, W) on ``grid`` interpolated bilinearly at points (x, y) (m, (N,)); clamped at the
+    edges. Returns (..., N)."""
+    H, W = grid.shape
+    fx = ((x - grid.origin[1]) / grid.dx + W // 2).clamp(0, W - 1)
+    fy = ((y - grid.origin[0]) / grid.dy + H // 2).clamp(0, H - 1)
+    x0 = fx.detach().floor().clamp(max=W - 2).long()
+    y0 = fy.detach().floor().clamp(max=H - 2).long()
+    ax, ay = (fx - x0).to(values.dtype), (fy - y0).to(values.dtype)
+    v = values.reshape(*values.shape[:-2], H * W)
+    g = lambda yy, xx: v[..., yy * W + xx]  # noqa: E731
+    return ((g(y0, x0) * (1 - ax) + g(y0, x0 + 1) * ax) * (1 - ay)
+            + (g(y0 + 1, x0) * (1 - ax) + g(y0 + 1, x0 + 1) * ax) * ay)
+
+
+def lens_height(grid: Grid, material, design_wavelength: float, image_distance: float,
+                object_distance: Optional[float] = None, wrap: bool = False, dtype=torch.float32,
+                device=None) -> torch.Tensor:
+    """Height map (m) of a thin element that images a point at ``object_distance`` (m; None or inf: at
+    infinity) onto a plane ``image_distance`` (m) behind it at ``design_wavelength`` (m), with the exact
+    (non-paraxial) spherical phases phi = -k (sqrt(r^2 + z^2) - z) - k (sqrt(r^2 + d^2) - d), r from the
+    optical axis. ``wrap`` folds it into one 2 pi period (a Fresnel lens, diffractive); otherwise a
+    refractive lens in the thin-element approximation, its lowest point at zero."""
+    r2 = grid.r2(device, torch.float64)
+    k = 2 * math.pi / design_wavelength
+    phi = -k * r2 / (torch.sqrt(r2 + image_distance ** 2) + image_distance)
+    if object_distance is not None and math.isfinite(object_distance):
+        phi = phi - k * r2 / (torch.sqrt(r2 + object_distance ** 2) + object_distance)
+    dn = materials.get(material).n(design_wavelength) - 1.0
+    phi = torch.remainder(phi, 2 * math.pi) if wrap else phi - phi.min()
+    return (phi / k / dn).to(dtype)
+
+
+def cubic_height(grid: Grid, radius: float, waves: float, material, design_wavelength: float,
+                 dtype=torch.float32, device=None) -> torch.Tensor:
+    """Cubic phase plate alpha ((x/R)^3 + (y/R)^3) with ``waves`` waves at the aperture edge (x = R), as a
+    height map (m) at ``design_wavelength``, lowest point at zero; add it to a lens height (wavefront coding)."""
+    x = grid.x(device, torch.float64) / radius
+    y = grid.y(device, torch.float64) / radius
+    phi = 2 * math.pi * waves * (x ** 3 + y ** 3)
+    dn = materials.get(material).n(design_wavelength) - 1.0
+    h = phi / (2 * math.pi / design_wavelength) / dn
+    return (h - h.min()).to(dtype)
+
+
+def period_height(material, wavelength: float, medium=1.0) -> float:
+    """Height (m) of one 2 pi phase period at ``wavelength`` (m)."""
+    return wavelength / (materials.get(material).n(wavelength) - materials.get(medium).n(wavelength))
+
+
 class DOE(nn.Module):
-    """A thin height-map element: field -> field * aperture * exp(i phi(lambda)).
+    """A thin height-map element at a place: field -> field * aperture * exp(i phi(lambda)), and, for rays, the
+    phase and local grating it imposes where they cross it.
 
     Args:
-        heights: a height parameterisation module (or a fixed tensor in metres).
+        heights: a height parameterisation module (``forward() -> (H, W)`` heights in m, with a ``.grid``) or a
+            fixed tensor (m).
         material: catalogue name or Material; ``medium``: surrounding index (default air).
-        aperture: real transmission on the grid (e.g. ``circ``), or ``None``.
+        aperture: real transmission on the element's grid (e.g. ``circ``), or ``None`` (clear).
         levels, h_max: optional quantisation (straight-through) to ``levels`` steps over ``h_max`` (m).
-        noise: optional fabrication tolerance (m), uniform, applied in training mode only.
+        wrap: optional period (m): heights are folded into [0, wrap) (a diffractive element; use
+            :func:`period_height`), with the gradient passing through.
+        noise: optional fabrication tolerance (m), uniform, applied in training mode only (``generator``, if
+            set, draws it reproducibly).
+        grid: the positioned grid of the heights (default: the module's ``.grid``). The element is pixelated:
+            a field on another grid (of equal or finer pitch) sees the height of the pixel each of its samples
+            falls in; outside the element it is clear (or dark, with an aperture).
+        z: axial position (m) of the element in a lens system, for the ray models (:mod:`optlib.psf`).
     """
 
     def __init__(self, heights, material="fused silica", medium=1.0, aperture: Optional[torch.Tensor] = None,
-                 levels: Optional[int] = None, h_max: Optional[float] = None, noise: Optional[float] = None):
+                 levels: Optional[int] = None, h_max: Optional[float] = None, noise: Optional[float] = None,
+                 wrap: Optional[float] = None, grid: Optional[Grid] = None, z: Optional[float] = None,
+                 generator: Optional[torch.Generator] = None):
         super().__init__()
         if isinstance(heights, nn.Module):
             self.heights = heights
         else:
             self.register_buffer("fixed_heights", torch.as_tensor(heights))
             self.heights = None
+        grid = grid if grid is not None else getattr(heights, "grid", None)
+        if grid is None:
+            raise ValueError("DOE needs the grid its heights are sampled on: pass grid=, or a height module with .grid")
+        self.grid = grid
         self.material, self.medium = materials.get(material), materials.get(medium)
         if aperture is not None:
             self.register_buffer("aperture", torch.as_tensor(aperture))
@@ -172,20 +265,95 @@ class DOE(nn.Module):
             self.aperture = None
         if (levels is None) != (h_max is None):
             raise ValueError("quantisation needs both levels and h_max")
-        self.levels, self.h_max, self.noise = levels, h_max, noise
+        for name, v in (("h_max", h_max), ("wrap", wrap), ("noise", noise)):
+            if v is not None and not (math.isfinite(v) and v > 0):
+                raise ValueError(f"DOE {name} must be a positive length (m), got {v!r}")
+        self.levels, self.h_max, self.noise, self.wrap, self.z = levels, h_max, noise, wrap, z
+        self.generator = generator
 
     def height(self) -> torch.Tensor:
+        """Heights (m, (H, W)) on :attr:`grid`, after wrapping, quantisation and (training) noise."""
         h = self.heights() if self.heights is not None else self.fixed_heights
+        if tuple(h.shape[-2:]) != self.grid.shape:
+            raise ValueError(f"DOE heights {tuple(h.shape)} do not match its grid {self.grid.shape}")
+        if self.wrap is not None:
+            h = torch.remainder(h, self.wrap)
         if self.levels is not None:
             h = quantize(h, self.levels, self.h_max)
         if self.noise and self.training:
-            h = fabrication_noise(h, self.noise)
+            h = fabrication_noise(h, self.noise, generator=self.generator)
         return h
 
-    def forward(self, field: Field) -> Field:
-        h = self.height().to(field.u.real.dtype)
-        phi = height_to_phase(h, self.material, field.wavelength, self.medium)
+    @property
+    def dtype(self) -> torch.dtype:
+        """The real dtype of the heights (float32 or float64), read without drawing fabrication noise."""
+        if self.heights is not None:
+            for t in self.heights.parameters():
+                return t.dtype
+            for t in self.heights.buffers():
+                if t.is_floating_point():
+                    return t.dtype
+            return torch.get_default_dtype()
+        return self.fixed_heights.dtype
+
+    def realised(self) -> "DOE":
+        """The element as made this once: its heights drawn now (wrapping, quantisation, fabrication noise in
+        training mode) and then fixed, the graph to the parameters kept, so that several PSFs of one step see
+        the same fabricated element."""
+        out = DOE(self.height(), self.material, self.medium, self.aperture, grid=self.grid, z=self.z)
+        return out.train(self.training)
+
+    def phase(self, wavelength, dtype=None) -> torch.Tensor:
+        """Phase (rad) on :attr:`grid` at ``wavelength`` (m): ``(H, W)``, or ``(C, H, W)`` for C wavelengths."""
+        h = self.height()
+        return height_to_phase(h.to(dtype) if dtype is not None else h, self.material, wavelength, self.medium)
+
+    def transmission(self, grid: Grid, wavelength, dtype=torch.float32) -> torch.Tensor:
+        """Complex transmission on ``grid`` (``(H, W)`` or ``(C, H, W)``): this element's own grid, or any grid of
+        equal or finer pitch (each sample takes the pixel it falls in; clear outside the element)."""
+        phi = self.phase(wavelength, dtype)
+        amp = None if self.aperture is None else self.aperture.to(phi.dtype)
+        if grid != self.grid:
+            if grid.dx > self.grid.dx * (1 + 1e-9) or grid.dy > self.grid.dy * (1 + 1e-9):
+                raise SamplingError(f"the field's pitch {grid.pitch} m is coarser than the DOE's pixels {self.grid.pitch} "
+                                    f"m: it cannot see them. Fix: sample the field at <= {self.grid.dx:.4g} m")
+            rows, cols, inside = self._pixels_of(grid, phi.device)
+            phi = phi[..., rows, :][..., cols] * inside
+            amp = (amp[..., rows, :][..., cols] * inside) if amp is not None else None
         t = torch.polar(torch.ones_like(phi), phi)
-        if self.aperture is not None:
-            t = t * self.aperture.to(phi.dtype)
+        return t if amp is None else t * amp
+
+    def _pixels_of(self, grid: Grid, device):
+        """Row and column indices of this element's pixel under each sample of ``grid``, and 1 where the
+        sample is on the element (0 outside)."""
+        H, W = self.grid.shape
+        r = torch.round((grid.y(device).reshape(-1) - self.grid.origin[0]) / self.grid.dy + H // 2).long()
+        c = torch.round((grid.x(device).reshape(-1) - self.grid.origin[1]) / self.grid.dx + W // 2).long()
+        inside = (((r >= 0) & (r < H))[:, None] & ((c >= 0) & (c < W))[None, :]).to(torch.float64)
+        return r.clamp(0, H - 1), c.clamp(0, W - 1), inside
+
+    def forward(self, field: Field) -> Field:
+        t = self.transmission(field.grid, field.wavelength, field.u.real.dtype)
         return field.replace(u=field.u * t.to(field.u.dtype))
+
+    # --- for rays ----------------------------------------------------------------------------------------
+    def phase_at(self, x: torch.Tensor, y: torch.Tensor, wavelength: float) -> torch.Tensor:
+        """Phase (rad) at points (x, y) (m, (N,)) where rays cross the element: its pixel's phase (nearest)."""
+        H, W = self.grid.shape
+        phi = self.phase(wavelength, x.dtype)
+        r = torch.round((y.detach() - self.grid.origin[0]) / self.grid.dy + H // 2).long().clamp(0, H - 1)
+        c = torch.round((x.detach() - self.grid.origin[1]) / self.grid.dx + W // 2).long().clamp(0, W - 1)
+        return phi[r, c]
+
+    def grating_at(self, x: torch.Tensor, y: torch.Tensor, wavelength: float):
+        """Local phase gradient (dphi/dx, dphi/dy) (rad/m) at points (x, y) (m, (N,)): central differences of the
+        phase between neighbouring pixels, wrapped into (-pi, pi] (so a diffractive element's 2 pi resets are
+        not gradients), interpolated bilinearly. A ray crossing the element gains ``lambda / (2 pi)`` times it
+        in its direction cosines (the local grating equation, first order)."""
+        phi = self.phase(wavelength, x.dtype)
+        wrap = lambda d: torch.remainder(d + math.pi, 2 * math.pi) - math.pi  # noqa: E731
+        gx = torch.zeros_like(phi)
+        gy = torch.zeros_like(phi)
+        gx[:, 1:-1] = wrap(phi[:, 2:] - phi[:, :-2]) / (2 * self.grid.dx)
+        gy[1:-1, :] = wrap(phi[2:, :] - phi[:-2, :]) / (2 * self.grid.dy)
+        return _bilinear(gx, self.grid, x, y), _bilinear(gy, self.grid, x, y)

@@ -15,9 +15,12 @@ from torch import nn
 from ..field import Field
 
 
-def kerr(u: torch.Tensor, weight) -> torch.Tensor:
-    """Kerr phase u * exp(i weight |u|^2); ``weight`` in rad per unit intensity."""
+def kerr(u: torch.Tensor, weight, sum_dims=()) -> torch.Tensor:
+    """Kerr phase u * exp(i weight I) with I = |u|^2 (summed over ``sum_dims``, e.g. the wavelength dims of an
+    incoherent multi-colour field); ``weight`` in rad per unit intensity. The one Kerr of optlib."""
     I = u.real ** 2 + u.imag ** 2
+    if sum_dims:
+        I = I.sum(dim=sum_dims, keepdim=True)
     return u * torch.polar(torch.ones_like(I), weight * I)
 
 
@@ -44,8 +47,12 @@ class Kerr(nn.Module):
         return cls(2 * math.pi * n2 * thickness / wavelength, **kw)
 
     def forward(self, field):
+        """A Field (its intensity summed over its wavelengths: the medium responds to the total intensity of
+        mutually incoherent colours) or a bare complex tensor (one colour)."""
         if isinstance(field, Field):
-            return field.replace(u=kerr(field.u, self.weight.to(field.u.real.dtype)))
+            nwl = field.wavelength.dim()
+            dims = tuple(range(-2 - nwl, -2))
+            return field.replace(u=kerr(field.u, self.weight.to(field.u.real.dtype), dims))
         return kerr(field, self.weight.to(field.real.dtype))
 
 

@@ -11,6 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..field import Field
+from ..grid import Grid
+
 
 def pixel_integrate(irradiance: torch.Tensor, factor: int, sample_area: float = 1.0) -> torch.Tensor:
     """Integrate ``factor x factor`` blocks of samples into pixels (area downsampling).
@@ -28,6 +31,28 @@ def pixel_integrate(irradiance: torch.Tensor, factor: int, sample_area: float = 
     x = irradiance.reshape(-1, 1, H, W)
     y = F.avg_pool2d(x, factor) * (factor * factor * sample_area)
     return y.reshape(*lead, H // factor, W // factor)
+
+
+def pixel_factor(field_grid: Grid, pixels: Grid) -> int:
+    """Samples per pixel along each axis: ``pixels.pitch / field_grid.pitch``, which must be the same
+    integer on both axes."""
+    r = [p / d for p, d in zip(pixels.pitch, field_grid.pitch)]
+    f = round(r[0])
+    if f < 1 or any(abs(v - f) > 1e-6 * v for v in r):
+        raise ValueError(f"pixel pitch {pixels.pitch} m is not the same integer multiple of the field's sample pitch "
+                         f"{field_grid.pitch} m on both axes (ratio {r[0]:.6g}, {r[1]:.6g}); choose the field pitch as "
+                         "pixel pitch / an integer")
+    return f
+
+
+def pixelate(field: Field, pixels: Grid) -> torch.Tensor:
+    """Power (W) on each pixel of the sensor grid ``pixels`` (positioned: its samples are pixel centres) from
+    the irradiance of ``field``: the field's samples must tile the pixels (an integer number per pixel,
+    placed as :meth:`optlib.Grid.subdivided` places them); what falls outside the field counts as dark.
+    Returns ``(..., H, W)``. The one pixel integration of optlib."""
+    f = pixel_factor(field.grid, pixels)
+    fine = field.window(pixels.subdivided(f))
+    return pixel_integrate(fine.intensity(), f, fine.grid.dx * fine.grid.dy)
 
 
 class _STERound(torch.autograd.Function):

@@ -32,7 +32,8 @@ import torch
 
 from ..field import Field
 from ..grid import Grid
-from ..propagation import asm
+from ..imaging.sensor import pixel_integrate, pixelate
+from ..propagation import asm, dft_matrix, fresnel1
 from ..sampling import SamplingError
 
 METHODS = ("fresnel", "asm")
@@ -212,53 +213,55 @@ class KernelOptics:
             amp = amp * transmission
         return torch.polar(amp.expand_as(phase), phase)
 
+    def _sub_grid(self, os_: int) -> Grid:
+        """The sensor window's sub-samples: ``taps`` pixels of ``pixel`` metres, ``os_`` sub-samples each."""
+        return Grid(self.taps, self.pixel).subdivided(os_)
+
     def _fresnel(self, phase, wl, transmission):
+        """Fresnel diffraction onto the window's sub-samples: the input chirp folded into the phase (one polar),
+        then the matrix DFT (:func:`optlib.propagation.dft_matrix`, one per distinct wavelength), pixels by
+        :func:`~optlib.imaging.pixel_integrate`."""
         real = phase.dtype
         cplx = torch.complex128 if real == torch.float64 else torch.complex64
         dev = phase.device
         os_ = self.sub_samples(wl.tolist())
-        M = self.taps * os_
-        delta = self.pixel / os_
+        sub = self._sub_grid(os_)
         x = self.coords(dev, torch.float64)                                    # (n,)
-        u = (torch.arange(M, device=dev, dtype=torch.float64) - (M - 1) / 2) * delta   # (M,) sub-pixel centres
-        # per distinct wavelength: the input chirp's phase and the DFT matrix (constants, built in float64)
+        u = sub.x(dev).reshape(-1)                                             # (M,) sub-pixel centres
         uniq, inv = torch.unique(wl, return_inverse=True)
         inv = inv.to(dev)
         lz_u = uniq.to(dev) * self.z
         chirp = (math.pi * (x[:, None] ** 2 + x[None, :] ** 2) / lz_u[:, None, None]).to(real)    # (U,n,n)
-        K = torch.exp(-2j * math.pi * u[None, :, None] * x[None, None, :] / lz_u[:, None, None]).to(cplx)  # (U,M,n)
-        psi = phase + chirp[inv]
+        K = dft_matrix(x, u[None, :] / lz_u[:, None], cplx)                    # (U,M,n)
         ap = self.aperture(dev, real)
         n_ap = float(ap.sum())                                                # a 0/1 count: exact in float32
         amp = ap if transmission is None else ap * transmission
+        psi = phase + chirp[inv]
         A = torch.complex(amp * torch.cos(psi), amp * torch.sin(psi))
         Ke = K[inv]
         F = Ke @ A @ Ke.transpose(-1, -2)                                       # (E,M,M)
-        scale = ((self.pitch * delta / lz_u) ** 2 / n_ap).to(real)[inv][:, None, None]
-        I = (F.real ** 2 + F.imag ** 2) * scale
-        return I.reshape(-1, self.taps, os_, self.taps, os_).sum(dim=(2, 4))
+        # |U|^2 = |F|^2 (pitch^2 / (lambda z))^2 per unit area; times the sub-sample area, over the aperture's power
+        scale = ((self.pitch ** 2 / lz_u) ** 2 / (n_ap * self.pitch ** 2)).to(real)[inv][:, None, None]
+        return pixel_integrate((F.real ** 2 + F.imag ** 2) * scale, os_, sub.dx * sub.dy)
 
     def _asm(self, phase, wl, transmission):
-        s = self.asm_factor()
-        half = self.taps * s // 2
-        c = self.n // 2
+        self.asm_factor()
         ap = self.aperture(phase.device, phase.dtype)
         f = Field(self._field(phase, transmission, ap), self.grid, wl.to(phase.device))
-        out = asm(f, self.z, padding=self.padding).u[..., c - half:c + half + 1, c - half:c + half + 1]
+        out = asm(f, self.z, padding=self.padding)
         n_ap = float(ap.sum())
-        I = (out.real ** 2 + out.imag ** 2) / n_ap
-        return I.reshape(-1, self.taps, s, self.taps, s).sum(dim=(2, 4))
+        return pixelate(out, Grid(self.taps, self.pixel)) / (n_ap * self.pitch ** 2)
 
     def sensor_intensity(self, phase: torch.Tensor, wavelength: float, u: torch.Tensor) -> torch.Tensor:
         """Fresnel irradiance (per unit incident irradiance, dimensionless) at sensor points ``u`` x ``u`` (m),
-        one element ``(n, n)``; for plots and tests."""
-        x = self.coords(phase.device, torch.float64)
-        lz = wavelength * self.z
+        one element ``(n, n)``; for plots and tests: :func:`optlib.propagation.fresnel1` onto that grid."""
         cplx = torch.complex128 if phase.dtype == torch.float64 else torch.complex64
-        chirp = torch.exp(1j * math.pi * (x[:, None] ** 2 + x[None, :] ** 2) / lz).to(cplx)
-        K = torch.exp(-2j * math.pi * u.to(torch.float64)[:, None] * x[None, :] / lz).to(cplx)
-        F = K @ (self._field(phase, None).to(cplx) * chirp) @ K.T
-        return (F.real ** 2 + F.imag ** 2) * (self.pitch ** 2 / lz) ** 2
+        pitch = float(u[1] - u[0]) if u.numel() > 1 else self.pixel
+        if u.numel() > 1 and float((u[1:] - u[:-1] - pitch).abs().max()) > 1e-9 * pitch:
+            raise ValueError("sensor_intensity: u must be evenly spaced (a sensor grid's coordinates)")
+        out_grid = Grid(u.numel(), pitch, origin=(float(u[u.numel() // 2]), float(u[u.numel() // 2])))
+        f = Field(self._field(phase, None).to(cplx), self.grid, wavelength)
+        return fresnel1(f, self.z, check=False, output_grid=out_grid).intensity()
 
     def lens_phase(self, wavelength, device=None, dtype=torch.float32, exact: bool = False) -> torch.Tensor:
         """Phase (rad) of a lens focusing a normal plane wave onto the sensor's axis, ``(n, n)`` or ``(E, n, n)``:

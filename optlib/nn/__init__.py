@@ -1,6 +1,8 @@
-"""Neural-network building blocks made of optics (and small electronic helpers)."""
-from .aosr import (AOSRNN, D2NN, AOSRSetup, AOSRUnit, NALowPass, authors_input_radius, cutoff_width, energy_ledger,  # noqa: F401
-                   prepare_inputs, sr_loss, PolyAOSRNN, prepare_poly_inputs)
+"""Networks around optics: Wiener deconvolution and a small super-resolution CNN (:mod:`~optlib.nn.deconv`), and
+Monodepth2-style depth networks whose first convolution can be an optical layer (:mod:`~optlib.nn.depth`)."""
+from . import deconv, depth
+from .deconv import SRNet, WienerDeconv, psf_otf, wiener_deconv
+from .depth import DepthNet, OpticalConv2d, ResNetConfig, count_parameters
 
-__all__ = ["AOSRNN", "D2NN", "AOSRSetup", "AOSRUnit", "NALowPass", "authors_input_radius", "cutoff_width",
-           "energy_ledger", "prepare_inputs", "sr_loss"]
+__all__ = ["deconv", "depth", "SRNet", "WienerDeconv", "psf_otf", "wiener_deconv", "DepthNet", "OpticalConv2d",
+           "ResNetConfig", "count_parameters"]

@@ -149,7 +149,7 @@ class OpticalConv2d(nn.Module):
         optics: the element/sensor geometry.
         phase: ``(2 C L, n, n)`` phases (rad), ``(l, c, s)`` order.
         wavelengths: ``(2 C L,)`` metres, one per element.
-        gain: ``(L,)`` gains (the inverse of :func:`optlib.meta.dko.targets`' ``alpha`` for DKO).
+        gain: ``(L,)`` gains (the inverse of :func:`optlib.meta.fit.targets`' ``alpha`` for DKO).
         trainable: make phases and gains parameters (end-to-end training); otherwise buffers, and the kernels are
             computed once and cached.
         transmission: optional ``(2 C L, n, n)`` amplitude (a realised geometry's |t|).
@@ -182,7 +182,7 @@ class OpticalConv2d(nn.Module):
         return k
 
     def weight(self) -> torch.Tensor:
-        from ..meta.dko import compose
+        from ..meta.fit import compose
         return compose(self.kernels(), self.gain, self.n_in)
 
     def forward(self, x):

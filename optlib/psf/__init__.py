@@ -1,10 +1,14 @@
-"""Point-spread functions from traced rays: geometric (ray histogram), pupil (exit-pupil Debye sum),
-Huygens (every ray a secondary source, memory-bounded) and ray-wave (coherent rays -> field on a plane ->
-DOE -> angular spectrum), plus PSF maps over field and depth."""
-from .geometric import geometric_psf
-from .maps import field_grid, psf_map
-from .raywave import raywave_psf, splat_field, tilted_asm
-from .wave import PupilRays, huygens_psf, pupil_psf, pupil_rays, wave_psf
+"""Point-spread functions, each a short composition of public parts that takes the same lens and the same
+elements: thin element (paraxial waves), pupil (exit-pupil Fourier sum), Huygens (every ray a secondary
+source), ray-wave (coherent rays -> Field -> DOE -> angular spectrum), geometric (ray histogram, a DOE as a
+local grating); :func:`wave_psf` runs any of them on a traced lens, :func:`psf_map` over field and depth."""
+from .geometric import geometric_psf, ray_psf
+from .huygens import huygens_psf
+from .maps import MODELS, field_grid, psf_map, wave_psf
+from .pupil import PupilRays, direction_grid, pupil_field, pupil_psf, pupil_rays, traced_bundle
+from .raywave import raywave_field, raywave_psf
+from .thin import check_thin_sampling, thin_element_psf, thin_lens_equivalent
 
-__all__ = ["geometric_psf", "PupilRays", "pupil_rays", "pupil_psf", "huygens_psf", "wave_psf", "raywave_psf",
-           "splat_field", "tilted_asm", "psf_map", "field_grid"]
+__all__ = ["geometric_psf", "ray_psf", "huygens_psf", "MODELS", "field_grid", "psf_map", "wave_psf", "PupilRays",
+           "direction_grid", "pupil_field", "pupil_psf", "pupil_rays", "traced_bundle", "raywave_field",
+           "raywave_psf", "check_thin_sampling", "thin_element_psf", "thin_lens_equivalent"]

@@ -1,16 +1,18 @@
-"""Geometric PSF: a differentiable histogram of ray hits on a sensor grid with bilinear sub-pixel splatting."""
+"""Geometric PSFs: a differentiable histogram of ray hits on a sensor grid, and the pure ray model of a lens
+(with a DOE as a local grating: Yang et al.'s 'ray tracing' row of Table S.I)."""
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Optional
 
 import torch
 
 from ..grid import Grid
+from .pupil import traced_bundle
 
 
-def geometric_psf(xy: torch.Tensor, grid: Grid, center: Sequence[float] = (0.0, 0.0),
-                  weights: Optional[torch.Tensor] = None, normalize: bool = True) -> torch.Tensor:
-    """Splat ray hits ``xy`` (N, 2) in metres (x, y) onto ``grid`` (centred on ``center``) with bilinear weights.
+def geometric_psf(xy: torch.Tensor, grid: Grid, weights: Optional[torch.Tensor] = None,
+                  normalize: bool = True) -> torch.Tensor:
+    """Splat ray hits ``xy`` (N, 2) in metres (x, y) onto the positioned ``grid`` with bilinear weights.
 
     Each ray's weight (default 1) is shared among the four nearest samples in proportion to proximity, so
     the histogram is a continuous, differentiable function of the hit positions. Rays falling outside the
@@ -20,8 +22,8 @@ def geometric_psf(xy: torch.Tensor, grid: Grid, center: Sequence[float] = (0.0, 
     H, W = grid.shape
     w = torch.ones(xy.shape[0], dtype=xy.dtype, device=xy.device) if weights is None else weights
     total = w.sum()
-    fx = (xy[:, 0] - center[0]) / grid.dx + W // 2
-    fy = (xy[:, 1] - center[1]) / grid.dy + H // 2
+    fx = (xy[:, 0] - grid.origin[1]) / grid.dx + W // 2
+    fy = (xy[:, 1] - grid.origin[0]) / grid.dy + H // 2
     x0, y0 = torch.floor(fx.detach()), torch.floor(fy.detach())
     ax, ay = fx - x0, fy - y0
     out = torch.zeros(H * W, dtype=xy.dtype, device=xy.device)
@@ -32,3 +34,15 @@ def geometric_psf(xy: torch.Tensor, grid: Grid, center: Sequence[float] = (0.0, 
         out = out.index_add(0, idx, (w * wt)[inside])
     out = out.reshape(H, W)
     return out / total if normalize else out
+
+
+def ray_psf(lens, wavelength: float, sensor: Grid, angle=0.0, source=None, n_side: int = 256,
+            doe=None) -> torch.Tensor:
+    """Geometric PSF (H, W) on the positioned ``sensor`` grid: an aimed ``n_side`` x ``n_side`` pupil bundle
+    traced through ``lens``, through the ``doe`` (at its ``z``, behind the lens) as a local grating (each ray
+    turned by the phase gradient where it crosses: the first diffraction order, no diffraction spreading),
+    to the sensor; a ray histogram normalised to the power that lands."""
+    out, _, _, n = traced_bundle(lens, wavelength, angle, source, n_side, doe, deflect=True)
+    zs = lens.sensor_z
+    hits = out.to_plane(zs, n)
+    return geometric_psf(hits.o[hits.valid][:, :2], sensor)

@@ -1,5 +1,5 @@
-"""PSF maps: PSFs over a grid of field points (and depths) of a traced lens, for spatially varying
-rendering (:func:`optlib.imaging.render_varying`)."""
+"""One entry point for the PSF of a traced lens by any model, over wavelengths, and PSF maps over field and
+depth, for spatially varying rendering (:func:`optlib.imaging.render_varying`)."""
 from __future__ import annotations
 
 import math
@@ -9,8 +9,36 @@ import torch
 from tqdm.auto import tqdm
 
 from ..grid import Grid
-from .geometric import geometric_psf
-from .wave import wave_psf
+from .geometric import ray_psf
+from .huygens import huygens_psf
+from .pupil import pupil_psf, pupil_rays
+from .raywave import raywave_psf
+
+MODELS = ("pupil", "huygens", "geometric", "raywave")
+
+
+def wave_psf(lens, wavelength, grid: Grid, angle=0.0, source=None, n_side: int = 64, method: str = "pupil",
+             centre: Optional[str] = "chief", doe=None, **kwargs) -> torch.Tensor:
+    """PSF of ``lens`` on a sensor ``grid`` by ``method`` (``"pupil"``, ``"huygens"``, ``"geometric"`` or
+    ``"raywave"``), for a field ``angle`` (rad, or (theta_x, theta_y)) or a point ``source`` (x, y, z in m),
+    with an optional ``doe`` behind the lens (each model treats it its own way: a pupil phase, a local grating,
+    a wave element). ``centre="chief"`` centres ``grid`` on the chief ray's sensor hit; ``None`` uses it as
+    positioned. ``wavelength``: metres, a number (returns (H, W)) or a ``(C,)`` tensor (returns (C, H, W), one
+    trace per wavelength). Extra keyword arguments go to the model."""
+    if method not in MODELS:
+        raise ValueError(f"unknown method {method!r}; one of {MODELS}")
+    wl = torch.as_tensor(wavelength, dtype=torch.float64)
+    if wl.dim() > 0:
+        return torch.stack([wave_psf(lens, float(w), grid, angle, source, n_side, method, centre, doe, **kwargs)
+                            for w in wl.reshape(-1)])
+    wl = float(wl)
+    g = grid.at(lens.chief_hit(wl, angle, source)) if centre == "chief" else grid
+    if method == "geometric":
+        return ray_psf(lens, wl, g, angle, source, n_side, doe)
+    if method == "raywave":
+        return raywave_psf(lens, wl, g, angle=angle, source=source, n_side=n_side, doe=doe, **kwargs)
+    pr = pupil_rays(lens, wl, angle, source, n_side, doe=doe)
+    return (pupil_psf if method == "pupil" else huygens_psf)(pr, g, **kwargs)
 
 
 def field_grid(n_grid: int, half_field: float):
@@ -20,29 +48,27 @@ def field_grid(n_grid: int, half_field: float):
     return [[(t[j], t[i]) for j in range(n_grid)] for i in range(n_grid)]
 
 
-def psf_map(lens, wavelength: float, grid: Grid, fields, method: str = "pupil", n_side: int = 64,
+def psf_map(lens, wavelength, grid: Grid, fields, method: str = "pupil", n_side: int = 64,
             depth: Optional[float] = None, progress: bool = False, **kwargs) -> torch.Tensor:
     """PSFs on ``grid`` (each centred on its chief ray's sensor hit) for nested lists ``fields`` of field
-    angles (rad, a number for the y-z plane or a tuple (theta_x, theta_y)); with ``depth`` (m, object distance in front of the
-    first vertex) the object is a point at that distance in the direction of the field angle instead of
-    at infinity. ``method``: ``"pupil"``, ``"huygens"`` or ``"geometric"``. Returns a tensor shaped like
-    ``fields`` followed by (H, W)."""
+    angles (rad, a number for the y-z plane or a tuple (theta_x, theta_y)); with ``depth`` (m, object distance
+    in front of the first vertex) the object is a point at that distance in the direction of the field angle
+    instead of at infinity. ``method`` as :func:`wave_psf`. Returns a tensor shaped like ``fields``, then
+    (C,) for a tensor of wavelengths, then (H, W)."""
+    if method not in MODELS:
+        raise ValueError(f"unknown method {method!r}; one of {MODELS}")
+
     def one(a):
         source = None
         if depth is not None:
             ax, ay = (0.0, a) if not isinstance(a, (tuple, list)) else a
             z = float(lens.surfaces[0].z) - depth
             source = (depth * math.tan(ax), depth * math.tan(ay), z)
-        if method == "geometric":
-            rays, _ = lens.pupil_bundle(wavelength, n_side, a, source)
-            out = lens.trace(rays)
-            chief = lens.trace(lens.chief_ray(wavelength, a, source)).o[0, :2]
-            return geometric_psf(out.o[out.valid][:, :2], grid, center=chief)
         return wave_psf(lens, wavelength, grid, a, source, n_side, method, **kwargs)
 
     flat, shape = _flatten(fields)
     psfs = [one(a) for a in tqdm(flat, desc="PSF map", disable=not progress, leave=False)]
-    return torch.stack(psfs).reshape(*shape, *grid.shape)
+    return torch.stack(psfs).reshape(*shape, *psfs[0].shape)
 
 
 def _flatten(f):

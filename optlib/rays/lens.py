@@ -18,6 +18,13 @@ def _f(x) -> float:
     return float(x.detach()) if isinstance(x, torch.Tensor) else float(x)
 
 
+def _to_plane(ox, oy, oz, dx, dy, dz, opl, z, n):
+    """Component form of :meth:`Rays.to_plane` (used inside the trace): carry rays along their directions to
+    the plane ``z`` (m) in index ``n``, adding the optical path n t."""
+    t = (z - oz) / dz
+    return ox + t * dx, oy + t * dy, oz + t * dz, opl + n * t
+
+
 @dataclass
 class Rays:
     """A bundle of rays: origins ``o`` and unit directions ``d`` (N, 3), optical path length ``opl`` (m,
@@ -35,6 +42,34 @@ class Rays:
             self.opl = torch.zeros(self.o.shape[:-1], dtype=self.o.dtype, device=self.o.device)
         if self.valid is None:
             self.valid = torch.ones(self.o.shape[:-1], dtype=torch.bool, device=self.o.device)
+
+    def to_plane(self, z, n: float = 1.0) -> "Rays":
+        """The rays carried along their directions to the plane ``z`` (m, a number or 0-d tensor) in a medium of
+        index ``n``, their optical paths grown by n t. Rays running parallel to the plane become invalid."""
+        ox, oy, oz = self.o.unbind(-1)
+        dx, dy, dz = self.d.unbind(-1)
+        zt = z if isinstance(z, torch.Tensor) else torch.tensor(float(z), dtype=self.o.dtype, device=self.o.device)
+        ok = dz.abs() > 1e-12
+        dz_safe = torch.where(ok, dz, torch.ones_like(dz))
+        x, y, zz, opl = _to_plane(ox, oy, oz, dx, dy, dz_safe, self.opl, zt, n)
+        return Rays(torch.stack([x, y, zz.expand_as(x)], -1), self.d, self.wavelength, opl, self.valid & ok)
+
+    def through(self, doe, n: float = 1.0, deflect: bool = True) -> "Rays":
+        """The rays after a thin diffractive element ``doe`` (:class:`optlib.elements.DOE`) they sit on: its phase
+        phi at each ray joins the optical path as lambda phi / (2 pi), and with ``deflect`` the local grating
+        turns the direction, n d_xy += lambda grad(phi) / (2 pi) (first order; evanescent rays become invalid).
+        ``n``: the index around the element."""
+        x, y = self.o[:, 0], self.o[:, 1]
+        opl = self.opl + self.wavelength * doe.phase_at(x, y, self.wavelength) / (2 * math.pi)
+        if not deflect:
+            return Rays(self.o, self.d, self.wavelength, opl, self.valid)
+        gx, gy = doe.grating_at(x, y, self.wavelength)
+        s = self.wavelength / (2 * math.pi * n)
+        dx, dy = self.d[:, 0] + s * gx, self.d[:, 1] + s * gy
+        dz2 = 1 - dx * dx - dy * dy
+        ok = dz2 > 0
+        dz = torch.sqrt(torch.clamp(dz2, min=1e-30)) * torch.sign(self.d[:, 2])
+        return Rays(self.o, torch.stack([dx, dy, dz], -1), self.wavelength, opl, self.valid & ok)
 
 
 class SequentialLens:
@@ -281,13 +316,24 @@ class SequentialLens:
             valid = valid & ok
             n1 = n2
         if to_sensor and upto is None:
-            zs = self.sensor_z if isinstance(self.sensor_z, torch.Tensor) else torch.tensor(float(self.sensor_z), dtype=ox.dtype)
-            t = (zs - oz) / dz
-            ox, oy, oz = ox + t * dx, oy + t * dy, oz + t * dz
-            opl = opl + n1 * t
+            zs = self.sensor_z if isinstance(self.sensor_z, torch.Tensor) else torch.tensor(
+                float(self.sensor_z), dtype=ox.dtype, device=ox.device)
+            ox, oy, oz, opl = _to_plane(ox, oy, oz, dx, dy, dz, opl, zs, n1)
         o = torch.stack([ox, oy, oz], -1)
         o = torch.where(valid[..., None], o, torch.zeros_like(o))
         return o, torch.stack([dx, dy, dz], -1), opl, valid
+
+    def image_index(self, wavelength: float) -> float:
+        """Refractive index of the medium after the last surface at ``wavelength`` (m)."""
+        return self.materials[-1].n(wavelength)
+
+    def chief_hit(self, wavelength: float, angle=0.0, source=None) -> tuple:
+        """Where the chief ray meets the sensor plane: (y, x) (m), the origin of a PSF window centred on it."""
+        with torch.no_grad():
+            c = self.trace(self.chief_ray(wavelength, angle, source))
+        if not bool(c.valid[0]):
+            raise ValueError(f"the chief ray at field {angle!r} does not pass the lens; the field is beyond its coverage")
+        return float(c.o[0, 1]), float(c.o[0, 0])
 
     def spot_diagram(self, wavelength: float, angle=0.0, n_side: int = 32, source=None):
         """Sensor-plane hits (N, 2) in metres relative to the chief ray's hit, of an aimed bundle filling

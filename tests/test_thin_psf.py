@@ -1,5 +1,6 @@
-"""Thin-element PSFs over depth and wavelength (Sitzmann et al.'s model), Wiener deconvolution, and the
-chapter's elements: Airy pattern, the thin-lens depth equation, gradients, sampling errors."""
+"""The thin-element PSF model (point sources -> DOE -> Fresnel -> pixels; Sitzmann et al.'s model), Wiener
+deconvolution, and the Sitzmann chapter's elements: Airy pattern, the thin-lens depth equation, gradients,
+sampling errors."""
 import math
 
 import pytest
@@ -7,14 +8,22 @@ import torch
 from scipy.special import j1
 
 import optlib as ol
-from optlib.experiments import sitzmann2018 as E
+import papers.sitzmann2018 as E
+from optlib.elements import DOE, lens_height
 from optlib.nn.deconv import psf_otf, wiener_deconv
-from optlib.psf.paraxial import check_psf_sampling, lens_height, psf_stack
+from optlib.psf import check_thin_sampling, thin_element_psf
 from optlib.sampling import SamplingError
 
 G = ol.Grid(256, 2e-3 / 256)
 AP = ol.circ(G, 1e-3).to(torch.float64)
 Z = 35.5e-3
+
+
+def psf_stack(h, g, ap, material, depths, wavelengths, z, psf_px=None, check=True, focus_depth=None):
+    """The thin-element model of one height map in an aperture, on a psf_px window of the grid's samples."""
+    doe = DOE(h, material, aperture=ap, grid=g)
+    return thin_element_psf([doe], g, g.pixels(1, psf_px), z, wavelengths, depths, padding=1.5, check=check,
+                            dtype=torch.complex128 if h.dtype == torch.float64 else torch.complex64)
 
 
 def test_in_focus_lens_psf_is_airy_and_depth_obeys_the_lens_equation():
@@ -63,8 +72,8 @@ def test_psf_gradients_in_height_and_depth():
 def test_undersampled_element_is_refused_with_the_fix():
     coarse = ol.Grid(128, 2e-3 / 128)
     with pytest.raises(SamplingError, match="pitch <="):
-        check_psf_sampling(coarse, 1e-3, [460e-9], Z, [0.5], 1.0)
-    assert check_psf_sampling(G, 1e-3, [460e-9], Z, [0.5, 1000.0], 1.0) <= 1.0
+        check_thin_sampling(coarse, 1e-3, [460e-9], Z, [0.5], 1.0)
+    assert check_thin_sampling(G, 1e-3, [460e-9], Z, [0.5, 1000.0], 1.0) <= 1.0
 
 
 def test_wiener_inverts_a_circular_blur_and_centres_the_psf():
@@ -84,15 +93,21 @@ def test_wiener_inverts_a_circular_blur_and_centres_the_psf():
 
 
 def test_chapter_elements_start_from_their_lenses():
-    lens_w = lens_height(G, E.MATERIAL_DOE, 550e-9, Z, 1.0, wrap=True)
-    doe = E.Diffractive(G, lens_w, 1.0)
-    h = doe().detach()
-    diff = torch.remainder(h - lens_w + doe.h2pi / 2, doe.h2pi) - doe.h2pi / 2  # compare modulo one period
-    assert float(diff.abs().max()) < 1e-3 * doe.h2pi
-    lens_r = lens_height(G, E.MATERIAL_REFRACTIVE, 550e-9, Z, 1.0, wrap=False)
-    zern = E.Refractive(G, 1e-3, lens_r, 36)
-    inside = AP > 0.99
-    err = (zern().detach() - lens_r)[inside]
+    import yaml
+    from pathlib import Path
+    p = yaml.safe_load((Path(__file__).parents[1] / "params" / "sitzmann2018" / "tiny.yaml").read_text())
+    p.update(n_grid=256, pitch_um=2e3 / 256, aperture_mm=2.0, sensor_mm=Z * 1e3, focus_m=1.0, fourier_fraction=1.0)
+    Gp = E.setup(p)
+    lens_w = lens_height(Gp.grid, E.MATERIAL_DOE, 550e-9, Z, 1.0, wrap=True)
+    doe = E.make_element("diffractive", Gp, p).eval()
+    h = doe.height().detach()
+    h2pi = doe.wrap
+    diff = torch.remainder(h - lens_w + h2pi / 2, h2pi) - h2pi / 2  # compare modulo one period
+    assert float(diff.abs().max()) < 1e-3 * h2pi
+    lens_r = lens_height(Gp.grid, E.MATERIAL_REFRACTIVE, 550e-9, Z, 1.0, wrap=False)
+    zern = E.make_element("zernike", Gp, p).eval()
+    inside = Gp.aperture > 0.99
+    err = (zern.height().detach() - lens_r)[inside]
     err = err - err.mean()
     assert float(err.abs().max()) < 0.01 * float(lens_r[inside].max() - lens_r[inside].min())
 

@@ -1,6 +1,11 @@
-"""Per-chapter configuration builders: the notebook and the ``full``-scale dry run share this code.
+"""The book's paper-specific code: one module per chapter, named for its paper (set-ups built from the chapter's
+parameters, the paper's own network assembly and metrics, its numbers, and the ``full``-scale dry run). It is
+composed from :mod:`optlib` and imported by its chapter, the tests and the dry-run CLI; nothing in ``optlib``
+imports it (the library stays paper-agnostic). Parameter files are read only by callers that are handed a
+file: ``python -m papers dryrun CHAPTER --params FILE``.
 
-Each chapter module exposes ``PARAMS`` (its parameter names), ``setups(params)`` and ``dry_run(params)``.
+Each module exposes ``PARAMS`` (its parameter names), ``check(params)``, ``dry_run(params)`` and
+``dry_run_report(result)``.
 """
 import importlib
 
@@ -17,7 +22,7 @@ def check_names(chapter: str, params: dict, known) -> None:
 
 def module(chapter: str):
     if chapter not in CHAPTER_MODULES:
-        raise KeyError(f"no experiment module for chapter {chapter!r}; known: {sorted(CHAPTER_MODULES)}")
+        raise KeyError(f"no paper module for chapter {chapter!r}; known: {sorted(CHAPTER_MODULES)}")
     return importlib.import_module(f"{__name__}.{CHAPTER_MODULES[chapter]}")
 
 

@@ -1,6 +1,9 @@
-"""Set-ups, training stages and dry run of the DKO chapter (Almuallem et al.): a metasurface array that
-computes the first convolution of a monocular depth network, designed in two stages (train the CNN, then fit
-the metasurfaces to its first layer) or end to end.
+"""Almuallem et al., direct kernel optimisation (DKO): a metasurface array that computes the first convolution of
+a monocular depth network, designed in two stages (train the CNN, then fit the metasurfaces to its first
+layer) or end to end. The chapter's set-ups, data, the paper's network assembly, timing, dry run, and the
+sharded fitting CLI:
+
+    torchrun --nproc_per_node=8 -m papers.dko fit --weight conv1.pt --params params/dko/full.yaml --out dko_full/
 
 The notebook and the ``full`` dry run share this code. Depths in metres, lengths in SI units (parameters
 carry their unit in the name: ``_um``, ``_mm``, ``_nm``).
@@ -14,12 +17,13 @@ from typing import Dict, Optional, Tuple
 import torch
 import torch.nn.functional as F
 
+from optlib import budget, data, metrics, scenes, train
+from optlib.meta import fit as kfit
+from optlib.meta.cells import CellDesign
+from optlib.meta.kernels import KernelOptics
+from optlib.nn.depth import DepthNet, OpticalConv2d, ResNetConfig, count_parameters
+
 from . import check_names
-from .. import budget, data, metrics, scenes, train
-from ..meta import dko
-from ..meta.cells import CellDesign
-from ..meta.kernels import KernelOptics
-from ..nn.depth import DepthNet, OpticalConv2d, ResNetConfig
 
 PARAMS = ("scale", "seed", "dataset", "image_h", "image_w", "n_train", "n_test", "n_textures", "first_channels",
           "widths", "blocks", "decoder", "batch", "lr", "train_steps", "element_n", "pitch_um", "z_mm", "pixel_um",
@@ -48,15 +52,10 @@ def check(p: Dict):
         raise ValueError("wavelengths_nm: one wavelength per colour channel (R, G, B)")
 
 
-def repository_params(scale: str) -> Dict:
-    """``params/dko/<scale>.yaml`` of the source tree this package runs from (an editable install)."""
-    import yaml
-    from pathlib import Path
-    f = Path(__file__).resolve().parents[2] / "params" / "dko" / f"{scale}.yaml"
-    if not f.is_file():
-        raise FileNotFoundError(f"{f} not found: repository_params needs optlib installed from the source tree "
-                                "(pip install -e .)")
-    return yaml.safe_load(f.read_text())
+def parameter_counts(n: int, n_out: int, n_in: int = 3, taps: int = 7) -> Dict[str, int]:
+    """Table 1's arithmetic: one element's phases, all ``2 n_in n_out`` elements, and the electronic layer."""
+    return {"dko_per_element": n * n, "optical_layer": 2 * n_in * n_out * n * n,
+            "electronic_first_layer": n_out * n_in * taps * taps, "elements": 2 * n_in * n_out}
 
 
 def optics(p: Dict) -> KernelOptics:
@@ -194,11 +193,11 @@ def e2e_network(p: Dict, base: DepthNet, seed: int) -> DepthNet:
     weights have the electronic layer's RMS."""
     o = optics(p)
     L = p["first_channels"]
-    wl = dko.element_wavelengths(L, wavelengths(p))
-    phase = dko.initial_phase(o, wl, seed=seed + 1)
+    wl = kfit.element_wavelengths(L, wavelengths(p))
+    phase = kfit.initial_phase(o, wl, seed=seed + 1)
     with torch.no_grad():
         k = o.kernels(phase, wl)
-        w0 = dko.compose(k, torch.ones(L, dtype=k.dtype))
+        w0 = kfit.compose(k, torch.ones(L, dtype=k.dtype))
         gain = first_layer(base).pow(2).mean().sqrt() / w0.flatten(1).pow(2).mean(1).sqrt()
     layer = OpticalConv2d(o, phase, wl, gain, trainable=True)
     return with_first_layer(base, layer)
@@ -251,9 +250,8 @@ def dry_run(p: Dict) -> Dict:
         ok, note = True, f"kernel sampling valid ({o.method}; {info})"
     except Exception as e:  # SamplingError
         ok, note = False, str(e)
-    counts = dko.parameter_counts(o.n, L)
+    counts = parameter_counts(o.n, L)
     net = DepthNet(net_config(p))
-    from ..nn.depth import count_parameters
     n_net = count_parameters(net)
     chunk = p["dko_chunk"] or E
     if o.method == "asm":
@@ -286,3 +284,76 @@ def dry_run_report(d: Dict) -> str:
              f"{c['electronic_first_layer']:,}); E2E {d['e2e_parameters']:,}"]
     lines += budget.format_rows(d["rows"], 44)
     return "\n".join(lines)
+
+
+# --- DKO (Eq. 5) and its sharded command line ----------------------------------------------------------------
+def objective(optics: KernelOptics, target: torch.Tensor, wavelengths: torch.Tensor):
+    """Eq. 5 as a per-element loss for :func:`optlib.meta.fit.fit_elements`: for the elements ``els`` with phases
+    ``phase``, the squared distance between their simulated kernels and their targets."""
+    def loss(phase: torch.Tensor, els: range) -> torch.Tensor:
+        k = optics.kernels(phase, wavelengths[els.start:els.stop], check=False)
+        return ((k - target[els.start:els.stop].to(device=phase.device, dtype=phase.dtype)) ** 2).sum(dim=(-2, -1))
+    return loss
+
+
+def fit_key(optics: KernelOptics, target: torch.Tensor, wavelengths: torch.Tensor, seed: int, noise: float = 0.5):
+    """Everything besides the optimiser's settings that determines a DKO fit: the optics, the targets, the
+    wavelengths and the seed of the starting phases (the checkpoints of a run are keyed by it)."""
+    import dataclasses
+    return {"optics": dataclasses.asdict(optics), "target": target, "wavelengths": wavelengths, "seed": seed,
+            "noise": noise}
+
+
+def main(argv=None) -> int:
+    """``python -m papers.dko fit --weight W.pt --params P.yaml --out DIR``: fit one phase per element (Eq. 5),
+    sharded over the processes of torchrun; each rank writes its finished chunks atomically under ``--out`` (a
+    restarted run reuses those of the same settings and refuses others); rank 0 gathers ``<out>/phases.pt``."""
+    import argparse
+    import sys
+    from pathlib import Path
+
+    import yaml
+    ap = argparse.ArgumentParser(prog="python -m papers.dko", description=main.__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    f = sub.add_parser("fit", help="fit one phase per element (Eq. 5)")
+    f.add_argument("--weight", required=True, help="first-layer weight (L, 3, 7, 7), a torch tensor file")
+    f.add_argument("--params", required=True, help="chapter parameter YAML (element_n, pitch_um, z_mm, ...)")
+    f.add_argument("--out", required=True, help="output folder (chunk checkpoints, phases.pt)")
+    f.add_argument("--no-progress", action="store_true")
+    a = ap.parse_args(argv)
+    p = yaml.safe_load(Path(a.params).read_text())
+    if not isinstance(p, dict):
+        raise SystemExit(f"{a.params}: not a YAML mapping of parameters")
+    unknown = set(p) - set(PARAMS)
+    if unknown:
+        raise SystemExit(f"{a.params}: unknown parameters {sorted(unknown)}")
+    W = torch.load(a.weight, map_location="cpu", weights_only=True)
+    if isinstance(W, dict):
+        W = W.get("weight", W.get("encoder.conv1.weight"))
+    if not isinstance(W, torch.Tensor) or W.dim() != 4 or W.shape[1] != 3:
+        sys.exit(f"{a.weight}: expected a tensor (L, 3, t, t), got {type(W).__name__} "
+                 f"{tuple(W.shape) if isinstance(W, torch.Tensor) else ''}")
+    rank, world, device = train.distributed_setup()
+    o = optics({**p, "first_channels": W.shape[0]})
+    T, alpha = kfit.targets(W.float(), p["efficiency"])
+    wl = kfit.element_wavelengths(W.shape[0], wavelengths(p))
+    o.check(sorted(set(wl.tolist())))
+    out = Path(a.out)
+    res = kfit.fit_elements(objective(o, T, wl), lambda els: kfit.initial_phase(o, wl, p["seed"], elements=els),
+                            len(wl), p["dko_iterations"], p["dko_lr"], chunk=p["dko_chunk"] or None,
+                            checkpoint_dir=str(out), key=fit_key(o, T, wl, p["seed"]), rank=rank, world=world,
+                            progress=not a.no_progress, device=device)
+    phase = kfit.gather_shards(res["phase"], res["elements"])
+    loss = kfit.gather_shards(res["loss"], res["elements"])
+    if rank == 0:
+        train.save_checkpoint(out / "phases.pt", {"phase": phase, "loss": loss, "alpha": alpha,
+                                                  "wavelengths": wl, "n": o.n, "pitch": o.pitch,
+                                                  "z": o.z, "pixel": o.pixel})
+        print(f"{phase.shape[0]} elements fitted by {world} process(es); mean final loss {float(loss.mean()):.3e}; "
+              f"wrote {out / 'phases.pt'}")
+    train.distributed_cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,4 +1,6 @@
-"""Direct kernel optimisation (Almuallem et al., Eq. 5): metasurface phases fitted to a CNN's first layer.
+"""Metasurface elements fitted to target kernels: the signed-kernel bookkeeping of an optical first layer and a
+sharded, resumable per-element optimiser (the machinery of direct kernel optimisation, Almuallem et al.;
+the objective itself, Eq. 5, is written by its caller).
 
 A first convolution with weights ``W`` of shape ``(L, 3, t, t)`` (L output channels, RGB input) becomes
 ``6L`` metasurface elements, ordered ``(l, c, s)`` with ``s = 0`` the positive and ``s = 1`` the negative
@@ -19,14 +21,15 @@ subtraction ``h+ - h-`` implies (:func:`compose`).
 
 Each element's fit is independent (its loss involves only its own phase and Adam's update is
 elementwise), so fitting chunks of elements one after another, or on different ranks
-(:func:`fit_phases` with ``rank``/``world``), gives exactly the phases of one joint optimisation.
+(:func:`fit_elements` with ``rank``/``world``), gives exactly the phases of one joint optimisation.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from pathlib import Path
-from typing import Dict, Optional, Sequence
+from typing import Callable, Dict, Optional, Sequence
 
 import torch
 
@@ -91,76 +94,112 @@ def initial_phase(optics: KernelOptics, wavelengths: torch.Tensor, seed: int = 0
     return (ph + noise * r).to(device=device, dtype=dtype)
 
 
-def fit_phases(optics: KernelOptics, target: torch.Tensor, wavelengths: torch.Tensor, iterations: int = 150,
-               lr: float = 0.1, init: Optional[torch.Tensor] = None, seed: int = 0, chunk: Optional[int] = None,
-               checkpoint_dir: Optional[str] = None, rank: int = 0, world: int = 1, progress: bool = True,
-               device=None, dtype=torch.float32, snapshots: Sequence[int] = ()) -> Dict:
-    """Fit one phase per target kernel (Eq. 5: ``||kernel(phi) - T||^2``) with Adam.
+def fingerprint(key) -> str:
+    """A short SHA-256 of ``key`` (nested dicts/lists of numbers, strings and tensors): what determines a result,
+    to tell a checkpoint of this run from one of another."""
+    h = hashlib.sha256()
+
+    def feed(v):
+        if isinstance(v, torch.Tensor):
+            t = v.detach().cpu().contiguous()
+            h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+            h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
+        elif isinstance(v, dict):
+            h.update(b"{")
+            for k in sorted(v):
+                h.update(repr(k).encode())
+                feed(v[k])
+            h.update(b"}")
+        elif isinstance(v, (list, tuple)):
+            h.update(b"[")
+            for x in v:
+                feed(x)
+            h.update(b"]")
+        else:
+            h.update(repr(v).encode())
+
+    feed(key)
+    return h.hexdigest()[:16]
+
+
+def fit_elements(loss: Callable[[torch.Tensor, range], torch.Tensor], init: Callable[[range], torch.Tensor],
+                 n_elements: int, iterations: int = 150, lr: float = 0.1, chunk: Optional[int] = None,
+                 checkpoint_dir: Optional[str] = None, key=None, rank: int = 0, world: int = 1,
+                 progress: bool = True, device=None, dtype=torch.float32, snapshots: Sequence[int] = ()) -> Dict:
+    """Fit one phase map per element with Adam: ``loss(phase, elements)`` returns the per-element losses
+    ``(len(elements),)`` of the phases ``(len(elements), n, n)`` of the elements in the range ``elements``;
+    ``init(elements)`` their starting phases.
 
     Args:
-        target: ``(E, t, t)`` non-negative target kernels (fractions of aperture power, see :func:`targets`).
-        wavelengths: ``(E,)`` metres.
         chunk: elements optimised together (default all this rank owns); the result does not depend on it.
-        checkpoint_dir: if given, every finished chunk is written there atomically
-            (``dko_<first>_<last>.pt``) and skipped when the run is restarted (resume after interruption).
-        rank, world: fit only ``train.shard(E, rank, world)`` (one process per GPU under torchrun).
+        checkpoint_dir: if given, every finished chunk is written there atomically (``chunk_<first>_<last>.pt``)
+            and reused when the run is restarted (resume after interruption).
+        key: what determines the result besides the element range (the objective's set-up, targets,
+            wavelengths, seed, ...); its :func:`fingerprint`, with ``iterations``, ``lr`` and ``dtype``, is stored in
+            each chunk checkpoint, and a checkpoint with another fingerprint is refused (a rerun into the same
+            folder with changed settings must not mix two runs).
+        rank, world: fit only ``train.shard(n_elements, rank, world)`` (one process per GPU under torchrun).
         snapshots: iteration counts at which to keep a copy of the phases (``result['snapshots'][i]``).
 
     Returns a dict with ``phase`` (E, n, n; NaN rows for elements other ranks own), ``loss`` (E,) final
     per-element loss, ``history`` (iterations,) summed loss of the first chunk, ``elements`` (the indices
     fitted here), ``seconds`` (wall time) and ``step_seconds`` (one iteration over the first chunk).
     """
-    E = target.shape[0]
-    device = torch.device(device) if device is not None else target.device
+    E = int(n_elements)
     mine = train.shard(E, rank, world)
     chunk = chunk or max(1, len(mine))
-    wl = torch.as_tensor(wavelengths, dtype=torch.float64).flatten().cpu()
-    optics.check(sorted(set(wl.tolist())))
-    phase = torch.full((E, optics.n, optics.n), float("nan"), dtype=dtype)
-    loss = torch.full((E,), float("nan"), dtype=torch.float64)
+    tag = fingerprint({"key": key, "iterations": iterations, "lr": lr, "dtype": str(dtype),
+                       "snapshots": sorted(int(i) for i in snapshots)})
+    phase = loss_out = None
     history, step_seconds = [], None
-    snaps = {int(i): torch.full_like(phase, float("nan")) for i in snapshots}
+    snaps: Dict[int, torch.Tensor] = {}
     t0 = time.perf_counter()
     ckdir = Path(checkpoint_dir) if checkpoint_dir else None
     from tqdm.auto import tqdm
-    bar = tqdm(total=len(mine) * iterations, desc=f"DKO rank {rank}", disable=not progress, leave=False)
+    bar = tqdm(total=len(mine) * iterations, desc=f"fit rank {rank}", disable=not progress, leave=False)
     for start in range(mine.start, mine.stop, chunk):
-        sl = slice(start, min(mine.stop, start + chunk))
-        path = ckdir / f"dko_{sl.start}_{sl.stop - 1}.pt" if ckdir else None
+        els = range(start, min(mine.stop, start + chunk))
+        path = ckdir / f"chunk_{els.start}_{els.stop - 1}.pt" if ckdir else None
+        st = None
         if path is not None and path.is_file():
             st = train.load_checkpoint(path)
-            phase[sl], loss[sl] = st["phase"].to(dtype), st["loss"]
-            for i in snaps:
-                snaps[i][sl] = st["snapshots"][str(i)].to(dtype)
-            bar.update((sl.stop - sl.start) * iterations)
-            continue
-        start_phase = init[sl] if init is not None else initial_phase(optics, wl, seed, elements=range(sl.start, sl.stop))
-        p = start_phase.detach().clone().to(device=device, dtype=dtype).requires_grad_(True)
-        T = target[sl].to(device=device, dtype=dtype)
-        w = wl[sl]
-        opt = torch.optim.Adam([p], lr=lr)
-        for it in range(iterations):
-            ts = time.perf_counter()
-            opt.zero_grad(set_to_none=True)
-            per = ((optics.kernels(p, w, check=False) - T) ** 2).sum(dim=(-2, -1))
-            per.sum().backward()
-            opt.step()
-            if it + 1 in snaps:
-                snaps[it + 1][sl] = p.detach().cpu()
-            if start == mine.start:
-                history.append(float(per.detach().sum()))
-                if it == 1:
-                    step_seconds = time.perf_counter() - ts
-            bar.update(sl.stop - sl.start)
-        with torch.no_grad():
-            final = ((optics.kernels(p, w, check=False) - T) ** 2).sum(dim=(-2, -1))
-        phase[sl] = p.detach().cpu()
-        loss[sl] = final.double().cpu()
-        if path is not None:
-            train.save_checkpoint(path, {"phase": phase[sl].clone(), "loss": loss[sl].clone(),
-                                         "snapshots": {str(i): v[sl].clone() for i, v in snaps.items()}})
+            if st.get("fingerprint") != tag:
+                raise ValueError(f"{path} was written by a run with other settings (fingerprint {st.get('fingerprint')} "
+                                 f"!= {tag}); use another checkpoint folder or delete it to start afresh")
+            p_fit, l_fit = st["phase"].to(dtype), st["loss"]
+            bar.update(len(els) * iterations)
+        else:
+            p = init(els).detach().clone().to(device=device, dtype=dtype).requires_grad_(True)
+            opt = torch.optim.Adam([p], lr=lr)
+            kept = {}
+            for it in range(iterations):
+                ts = time.perf_counter()
+                opt.zero_grad(set_to_none=True)
+                per = loss(p, els)
+                per.sum().backward()
+                opt.step()
+                if it + 1 in set(int(i) for i in snapshots):
+                    kept[str(it + 1)] = p.detach().cpu().clone()
+                if start == mine.start:
+                    history.append(float(per.detach().sum()))
+                    if it == 1:
+                        step_seconds = time.perf_counter() - ts
+                bar.update(len(els))
+            with torch.no_grad():
+                l_fit = loss(p, els).double().cpu()
+            p_fit = p.detach().cpu()
+            st = {"phase": p_fit.clone(), "loss": l_fit.clone(), "snapshots": kept, "fingerprint": tag}
+            if path is not None:
+                train.save_checkpoint(path, st)
+        if phase is None:
+            phase = torch.full((E, *p_fit.shape[1:]), float("nan"), dtype=dtype)
+            loss_out = torch.full((E,), float("nan"), dtype=torch.float64)
+            snaps = {int(i): torch.full_like(phase, float("nan")) for i in snapshots}
+        phase[els.start:els.stop], loss_out[els.start:els.stop] = p_fit.to(dtype), l_fit
+        for i in snaps:
+            snaps[i][els.start:els.stop] = st["snapshots"][str(i)].to(dtype)
     bar.close()
-    return {"phase": phase, "loss": loss, "history": torch.tensor(history, dtype=torch.float64),
+    return {"phase": phase, "loss": loss_out, "history": torch.tensor(history, dtype=torch.float64),
             "elements": mine, "seconds": time.perf_counter() - t0, "step_seconds": step_seconds,
             "snapshots": snaps}
 
@@ -197,9 +236,3 @@ def unit_kernels(kernels: torch.Tensor, alpha: torch.Tensor, n_in: int = 3) -> t
     """Element kernels ``(2 C L, t, t)`` divided by their channel's ``alpha``: back in the weights' units."""
     a = alpha[:, None].expand(-1, 2 * n_in).reshape(-1)
     return kernels / a[:, None, None].to(kernels.dtype)
-
-
-def parameter_counts(n: int, n_out: int, n_in: int = 3, taps: int = 7) -> Dict[str, int]:
-    """Table 1's arithmetic: one element's phases, all ``2 n_in n_out`` elements, and the electronic layer."""
-    return {"dko_per_element": n * n, "optical_layer": 2 * n_in * n_out * n * n,
-            "electronic_first_layer": n_out * n_in * taps * taps, "elements": 2 * n_in * n_out}

@@ -1,4 +1,8 @@
-"""All-optical super-resolution networks (Kleiner, Michaeli & Michaeli, Nanophotonics 2025) in SI units.
+"""Kleiner, Michaeli & Michaeli (Nanophotonics 2025): passive all-optical super-resolution. The paper's networks
+assembled from optlib parts (each 4f unit is a :class:`~optlib.elements.FourF` with a phase mask in its
+square Fourier aperture, an image-plane support :class:`~optlib.elements.Aperture` and a
+:class:`~optlib.elements.Kerr` layer), its input optics, losses, metrics, the chapter's set-ups and dry run.
+SI units.
 
 An object of intensity I (W/m^2 up to a scale; its maximum is the "peak intensity" p) is imaged by coherent
 optics of small NA: the input field is sqrt(I) low-passed by a disc in the Fourier plane. The network is a
@@ -18,6 +22,11 @@ The input filter follows the authors' code: a disc of radius f0 = r / (lambda z)
 own frequency grid (pitch 1 / (n_obj d)) and zero-padded onto the full grid (pitch 1 / (N d)); its
 effective radius is therefore f0 n_obj / N. The paper quotes the cutoff as the width 2 k_max / (N d) with
 k_max the highest passed on-axis sample: 19,345.2 1/m for the paper's set-up (tested).
+
+Geometry follows the authors' code (matankleiner/All-Optical-SR): 28x28 objects upsampled to ``obj_px`` at
+``pixel_um``, padded by ``pad`` on each side; input NA disc from (radius_arg, out_dist, wavelength); Fourier
+masks of ``mask_px`` samples; Kerr weight 4. The tiny scale keeps the physical sizes (a 448 um object, the
+same input cutoff, the same 12 um network limit) at half the sampling and fewer units, images and epochs.
 """
 from __future__ import annotations
 
@@ -29,10 +38,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import fft
-from ..elements.lens import fft_c, ifft_c
-from ..grid import Grid
-from ..propagation import transfer_function
+from optlib import budget, data
+from optlib.elements import Aperture, FourF, Kerr, PhaseMask
+from optlib.field import Field
+from optlib.grid import Grid
+from optlib.propagation import asm
+from optlib.sampling import plan_propagation
+
+from . import check_names
+
+#: focal length (m) of the 4f lenses: it sets only the physical size of the Fourier plane, not the maths
+FOCAL_LENGTH = 1e-2
 
 
 def authors_input_radius(radius_arg: float, out_dist: float, wavelength: float, obj_px: int, grid_px: int,
@@ -105,89 +121,94 @@ def upsample_objects(images: torch.Tensor, setup: AOSRSetup) -> torch.Tensor:
     return F.pad(x, (setup.pad,) * 4)[:, 0]
 
 
-class NALowPass(nn.Module):
-    """Coherent imaging with a small NA: passes spatial frequencies |f| < radius (1/m) on ``grid``."""
-
-    def __init__(self, grid: Grid, radius: float):
-        super().__init__()
-        fy, fx = grid.freqs(shifted=True)
-        self.register_buffer("disc", ((fx ** 2 + fy ** 2) < radius ** 2).to(torch.float32))
-        self.radius = float(radius)
-
-    def forward(self, u: torch.Tensor) -> torch.Tensor:
-        return ifft_c(fft_c(u) * self.disc)
-
-
-def prepare_inputs(objects: torch.Tensor, lowpass: NALowPass, p: float = 1.0) -> torch.Tensor:
-    """Low-resolution input fields for objects (intensities with max 1) scaled to peak intensity ``p``."""
-    return lowpass(torch.sqrt(objects * p).to(torch.complex64))
-
-
-def _square(n: int, size: int) -> torch.Tensor:
+def square(n: int, size: int) -> torch.Tensor:
+    """A centred ``size`` x ``size`` square of ones on an ``n`` x ``n`` grid (offset n//2 - size//2)."""
     m = torch.zeros(n, n)
     s = n // 2 - size // 2
     m[s:s + size, s:s + size] = 1
     return m
 
 
-class AOSRUnit(nn.Module):
-    """One 4f unit: Fourier phase mask with its square aperture, image-plane support, Kerr layer."""
+def NALowPass(grid: Grid, radius: float, wavelength: float = 550e-9) -> FourF:
+    """Coherent imaging with a small NA: a 4f system whose Fourier stop passes spatial frequencies
+    |f| < ``radius`` (1/m) on ``grid``."""
+    fy, fx = grid.freqs(shifted=True)
+    return FourF(grid, wavelength, FOCAL_LENGTH, stop=((fx ** 2 + fy ** 2) < radius ** 2).to(torch.float32),
+                 trainable=False)
 
-    def __init__(self, setup: AOSRSetup, nonlinear: bool = True, mask_px: Optional[int] = None,
+
+def support(setup: "AOSRSetup") -> torch.Tensor:
+    """The image-plane support: ones on the object region, zeros on the padding."""
+    return F.pad(torch.ones(setup.obj_px, setup.obj_px), (setup.pad,) * 4)
+
+
+class AOSRUnit(nn.Sequential):
+    """One 4f unit: a phase mask in its square Fourier aperture, the image-plane support, a Kerr layer
+    (the last omitted for the linear network)."""
+
+    def __init__(self, setup: "AOSRSetup", nonlinear: bool = True, mask_px: Optional[int] = None,
                  generator: Optional[torch.Generator] = None, init: str = "random"):
-        super().__init__()
         if init not in ("random", "identity"):
             raise ValueError(f"init must be 'random' (the paper's N(0,1) phases) or 'identity' (zero phases), got {init!r}")
         n = setup.n
         mpx = mask_px or setup.mask_px
         if mpx > n:
             raise ValueError(f"mask of {mpx} samples does not fit the {n}-sample grid")
-        self.mask_px = mpx
         ph = torch.randn(mpx, mpx, generator=generator)
-        self.phase = nn.Parameter(ph if init == "random" else torch.zeros_like(ph))
-        self.register_buffer("aperture", _square(n, mpx))
-        self.register_buffer("support", F.pad(torch.ones(setup.obj_px, setup.obj_px), (setup.pad,) * 4))
-        self.kerr_weight = setup.kerr_weight if nonlinear else 0.0
-        self.off = n // 2 - mpx // 2
-
-    def pupil(self) -> torch.Tensor:
-        n = self.aperture.shape[-1]
-        ph = F.pad(self.phase, (self.off, n - self.off - self.mask_px, self.off, n - self.off - self.mask_px))
-        return torch.polar(self.aperture, ph)
-
-    def forward(self, u: torch.Tensor, ledger: Optional[List[Dict]] = None) -> torch.Tensor:
-        U = fft_c(u)
-        V = U * self.pupil().to(U.dtype)
-        v = ifft_c(V)
-        w = v * self.support
-        if ledger is not None:
-            p = lambda t: (t.real ** 2 + t.imag ** 2).sum(dim=(-2, -1))  # noqa: E731
-            ledger.append({"in": p(u), "fourier_loss": p(U) - p(V), "support_loss": p(v) - p(w), "spectrum": U})
-        if self.kerr_weight:
-            I = w.real ** 2 + w.imag ** 2
-            w = w * torch.polar(torch.ones_like(I), self.kerr_weight * I)
-        return w
+        layers = [FourF(setup.grid, setup.wavelength, FOCAL_LENGTH, stop=square(n, mpx),
+                        phase=ph if init == "random" else torch.zeros_like(ph)),
+                  Aperture(support(setup))]
+        if nonlinear:
+            layers.append(Kerr(setup.kerr_weight))
+        super().__init__(*layers)
+        self.mask_px = mpx
 
 
 class AOSRNN(nn.Module):
-    """A chain of :class:`AOSRUnit` (``nonlinear=False`` gives the paper's linear network).
+    """A chain of :class:`AOSRUnit` (``nonlinear=False`` gives the paper's linear network): a Field (or its complex
+    samples on the set-up's grid) in, the output intensity (..., G, G) out.
 
     ``init="random"`` draws the mask phases from N(0, 1) as the authors' code does; ``"identity"`` starts from
     zero phases (each unit then passes its input), which converges far faster on a small compute budget.
     """
 
-    def __init__(self, setup: AOSRSetup, nonlinear: bool = True, mask_px: Optional[int] = None, seed: int = 0,
+    def __init__(self, setup: "AOSRSetup", nonlinear: bool = True, mask_px: Optional[int] = None, seed: int = 0,
                  init: str = "random"):
         super().__init__()
         g = torch.Generator().manual_seed(seed)
         self.setup = setup
         self.units = nn.ModuleList(AOSRUnit(setup, nonlinear, mask_px, g, init) for _ in range(setup.n_units))
 
-    def forward(self, u: torch.Tensor, ledger: Optional[List[Dict]] = None) -> torch.Tensor:
-        """Field in (..., G, G) complex -> output intensity (..., G, G)."""
+    def field(self, u) -> Field:
+        return u if isinstance(u, Field) else Field(u, self.setup.grid, self.setup.wavelength)
+
+    def forward(self, u) -> torch.Tensor:
+        f = self.field(u)
         for unit in self.units:
-            u = unit(u, ledger)
-        return u.real ** 2 + u.imag ** 2
+            f = unit(f)
+        return f.intensity()
+
+
+class PolyAOSRNN(AOSRNN):
+    """AOSRNN under several wavelengths at once (Supplementary Note 10 of the paper): the input field has one
+    channel per wavelength, ``(B, C, G, G)``, mutually incoherent. Each 4f unit's mask is physical, designed on
+    the Fourier grid of ``design_wavelength``, so each wavelength sees it rescaled in frequency
+    (:class:`~optlib.elements.FourF`); the Kerr layer responds to the total intensity of all wavelengths. The
+    output is the total intensity."""
+
+    def __init__(self, setup: "AOSRSetup", wavelengths, design_wavelength: float = 550e-9, seed: int = 0,
+                 init: str = "random"):
+        import dataclasses
+        super().__init__(dataclasses.replace(setup, wavelength=design_wavelength), nonlinear=True, seed=seed,
+                         init=init)
+        self.wavelengths = [float(w) for w in wavelengths]
+
+    def field(self, u) -> Field:
+        return u if isinstance(u, Field) else Field(u, self.setup.grid, torch.tensor(self.wavelengths,
+                                                                                    dtype=torch.float64))
+
+    def forward(self, u) -> torch.Tensor:
+        return super().forward(u).sum(dim=-3)
 
 
 class D2NN(nn.Module):
@@ -195,30 +216,29 @@ class D2NN(nn.Module):
     image plane, free-space propagation by ``spacing`` metres between them (band-limited angular spectrum on
     the full grid, padding 1: the grid's zero border is the guard band), and a Kerr layer after each."""
 
-    def __init__(self, setup: AOSRSetup, spacing: float, seed: int = 0, nonlinear: bool = True,
+    def __init__(self, setup: "AOSRSetup", spacing: float, seed: int = 0, nonlinear: bool = True,
                  init: str = "random"):
         super().__init__()
-        from ..sampling import plan_propagation
         self.setup, self.spacing = setup, float(spacing)
         plan_propagation(setup.grid, setup.wavelength, spacing, padding=1.0).check("asm")
         g = torch.Generator().manual_seed(seed)
         scale = 1.0 if init == "random" else 0.0
-        self.phases = nn.ParameterList(nn.Parameter(torch.randn(setup.obj_px, setup.obj_px, generator=g) * scale)
-                                       for _ in range(setup.n_units))
-        wl = torch.tensor(setup.wavelength, dtype=torch.float64)
-        H = transfer_function("asm", (setup.n, setup.n), setup.grid.pitch, wl, spacing, "cpu", torch.complex64)
-        self.register_buffer("H", H)
-        self.register_buffer("support", F.pad(torch.ones(setup.obj_px, setup.obj_px), (setup.pad,) * 4))
-        self.kerr_weight = setup.kerr_weight if nonlinear else 0.0
+        self.layers = nn.ModuleList(
+            nn.Sequential(PhaseMask(torch.randn(setup.obj_px, setup.obj_px, generator=g) * scale, support(setup)),
+                          *([Kerr(setup.kerr_weight)] if nonlinear else []))
+            for _ in range(setup.n_units))
 
-    def forward(self, u: torch.Tensor, ledger=None) -> torch.Tensor:
-        for ph in self.phases:
-            u = fft.ifft2(fft.fft2(u) * self.H, norm="forward")  # H carries the 1/N
-            u = u * torch.polar(self.support, F.pad(ph, (self.setup.pad,) * 4))
-            if self.kerr_weight:
-                I = u.real ** 2 + u.imag ** 2
-                u = u * torch.polar(torch.ones_like(I), self.kerr_weight * I)
-        return u.real ** 2 + u.imag ** 2
+    def forward(self, u) -> torch.Tensor:
+        f = u if isinstance(u, Field) else Field(u, self.setup.grid, self.setup.wavelength)
+        for layer in self.layers:
+            f = layer(asm(f, self.spacing, padding=1.0, check=False))
+        return f.intensity()
+
+
+def prepare_inputs(objects: torch.Tensor, lowpass: FourF, p: float = 1.0) -> torch.Tensor:
+    """Low-resolution input fields (complex samples) for objects (intensities with max 1) scaled to peak
+    intensity ``p``."""
+    return lowpass(Field(torch.sqrt(objects * p).to(torch.complex64), lowpass.grid, lowpass.wavelength)).u
 
 
 PAPER_PIXEL = 4e-6
@@ -249,46 +269,27 @@ def normalised(out: torch.Tensor, setup: AOSRSetup) -> torch.Tensor:
     return o / o.amax(dim=(-2, -1), keepdim=True).clamp_min(1e-12)
 
 
-def energy_ledger(ledger: List[Dict]) -> Dict[str, torch.Tensor]:
-    """Totals of a forward pass's ledger: input power and power removed by Fourier apertures and supports."""
-    return {"in": ledger[0]["in"], "fourier_loss": sum(e["fourier_loss"] for e in ledger),
-            "support_loss": sum(e["support_loss"] for e in ledger)}
+def ledger(net: AOSRNN, u) -> List[Dict]:
+    """Run ``net`` unit by unit and record, per unit, the input power, the power its Fourier aperture removes, the
+    power its image-plane support removes (masks and Kerr layers are lossless), and the spectrum in its Fourier
+    plane (for figures). Powers are sums of |u|^2 over samples, per image."""
+    p = lambda t: (t.real ** 2 + t.imag ** 2).sum(dim=(-2, -1))  # noqa: E731
+    f = net.field(u)
+    out = []
+    for unit in net.units:
+        four, sup = unit[0], unit[1]
+        a = four(f)
+        b = sup(a)
+        out.append({"in": p(f.u), "fourier_loss": p(f.u) - p(a.u), "support_loss": p(a.u) - p(b.u),
+                    "spectrum": four.spectrum(f)})
+        f = unit[2](b) if len(unit) > 2 else b
+    return out
 
 
-def train_sr(net: nn.Module, inputs: torch.Tensor, objects: torch.Tensor, setup: AOSRSetup, epochs: int,
-             batch: int = 32, lr: float = 0.1, gamma: float = 0.0, intensities=None, seed: int = 0,
-             step_epochs: Optional[int] = None, checkpoint: Optional[str] = None, progress: bool = True,
-             desc: str = "AOSRNN", ir_draw: str = "epoch"):
-    """Train ``net`` with Adam and a StepLR schedule (halving every ``step_epochs``, default epochs // 4).
-
-    ``inputs`` are the low-resolution fields at peak intensity 1; with ``intensities`` (a list of p values)
-    one p is drawn per epoch (the paper; ``ir_draw="batch"``: per batch) and the fields are scaled by sqrt(p)
-    (intensity-robust training).
-    Resumable through ``checkpoint`` (see :func:`optlib.train.fit`).
-    """
-    from ..train import fit
-    if ir_draw not in ("epoch", "batch"):
-        raise ValueError(f"ir_draw must be 'epoch' or 'batch', got {ir_draw!r}")
-    g = torch.Generator().manual_seed(seed)
-    n = inputs.shape[0]
-    steps_per_epoch = max(1, n // batch)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    step_epochs = step_epochs or max(1, epochs // 4)
-    sched = torch.optim.lr_scheduler.StepLR(opt, step_epochs * steps_per_epoch, 0.5)
-    state = {"perm": None, "p": 1.0}
-
-    def step(i):
-        e, j = divmod(i, steps_per_epoch)
-        if j == 0:
-            state["perm"] = torch.randperm(n, generator=g)
-        if intensities and (j == 0 or ir_draw == "batch"):
-            state["p"] = float(intensities[int(torch.randint(len(intensities), (1,), generator=g))])
-        idx = state["perm"][j * batch:(j + 1) * batch]
-        out = net(inputs[idx] * math.sqrt(state["p"]))
-        return sr_loss(out, objects[idx], setup, gamma)
-
-    return fit(step, net, opt, epochs * steps_per_epoch, sched, checkpoint=checkpoint, progress=progress,
-               desc=desc, generator=g)
+def energy_ledger(entries: List[Dict]) -> Dict[str, torch.Tensor]:
+    """Totals of a :func:`ledger`: input power and power removed by Fourier apertures and supports."""
+    return {"in": entries[0]["in"], "fourier_loss": sum(e["fourier_loss"] for e in entries),
+            "support_loss": sum(e["support_loss"] for e in entries)}
 
 
 @torch.no_grad()
@@ -296,7 +297,7 @@ def evaluate_sr(net: nn.Module, inputs: torch.Tensor, objects: torch.Tensor, set
                 batch: int = 200) -> Dict[str, float]:
     """Mean per-image PSNR and SSIM of the max-normalised output and of the input, and the energy fraction
     (output power / input power on the object region) at peak intensity ``p``."""
-    from ..metrics import psnr, ssim
+    from optlib.metrics import psnr, ssim
     res = {"psnr": 0.0, "ssim": 0.0, "psnr_in": 0.0, "ssim_in": 0.0}
     e_out = e_in = 0.0
     n = inputs.shape[0]
@@ -325,7 +326,7 @@ def linear_psnr_curve(objects: torch.Tensor, setup: AOSRSetup, k_max: Optional[i
     """PSNR of NA-limited coherent images against the objects for disc radii (k + frac) / (N d), k = 1..k_max,
     where frac is the fractional part of the input disc's radius in samples (so k = k_input reproduces the
     input exactly). Returns (cutoff widths 2 k / (N d) in 1/m, mean PSNR in dB)."""
-    from ..metrics import psnr
+    from optlib.metrics import psnr
     df = 1.0 / setup.grid.extent[1]
     frac = setup.input_radius / df - math.floor(setup.input_radius / df)
     frac = frac if frac > 0 else 1.0
@@ -333,8 +334,7 @@ def linear_psnr_curve(objects: torch.Tensor, setup: AOSRSetup, k_max: Optional[i
     t = setup.crop(objects)
     widths, values = [], []
     for k in range(1, k_max + 1):
-        lp = NALowPass(setup.grid, (k + frac) * df)
-        u = lp(torch.sqrt(objects).to(torch.complex64))
+        u = prepare_inputs(objects, NALowPass(setup.grid, (k + frac) * df))
         values.append(float(psnr(normalised(u.real ** 2 + u.imag ** 2, setup), t, dim=(-2, -1)).mean()))
         widths.append(2 * k * df)
     return widths, values
@@ -403,50 +403,6 @@ def class_logits(out: torch.Tensor, masks: torch.Tensor, temperature: float = 20
     return temperature * e / e.sum(dim=-1, keepdim=True).clamp_min(1e-12)
 
 
-class PolyAOSRNN(nn.Module):
-    """AOSRNN under several wavelengths at once (Supplementary Note 10 of the paper).
-
-    The input field has one channel per wavelength, ``(B, C, G, G)``, mutually incoherent. With fixed 4f
-    lenses, spatial frequency nu of wavelength lambda reaches the Fourier plane at x = lambda f nu, so the
-    physical mask (pixelated, designed on the grid of ``design_wavelength``) is seen by wavelength lambda
-    rescaled by lambda / lambda_0 in frequency (nearest-neighbour resampling, zero outside). The Kerr layer
-    responds to the total intensity of all wavelengths. The output is the total intensity.
-    """
-
-    def __init__(self, setup: AOSRSetup, wavelengths, design_wavelength: float = 550e-9, seed: int = 0,
-                 init: str = "random"):
-        super().__init__()
-        self.setup = setup
-        self.base = AOSRNN(setup, nonlinear=True, seed=seed, init=init)
-        n = setup.n
-        k = torch.arange(n, dtype=torch.float64) - n // 2
-        grids = []
-        for wl in wavelengths:
-            src = k * (float(wl) / design_wavelength) + n // 2  # source sample index on the design grid
-            norm = ((2 * src + 1) / n - 1).to(torch.float32)
-            gy, gx = torch.meshgrid(norm, norm, indexing="ij")
-            grids.append(torch.stack([gx, gy], dim=-1))
-        self.register_buffer("grids", torch.stack(grids))  # (C, G, G, 2)
-        self.wavelengths = [float(w) for w in wavelengths]
-
-    def pupils(self, unit: AOSRUnit) -> torch.Tensor:
-        p = unit.pupil()
-        re_im = torch.stack([p.real, p.imag])[None].expand(self.grids.shape[0], 2, *p.shape)
-        s = F.grid_sample(re_im.to(self.grids.dtype), self.grids, mode="nearest", padding_mode="zeros",
-                          align_corners=False)
-        return torch.complex(s[:, 0], s[:, 1])
-
-    def forward(self, u: torch.Tensor, ledger=None) -> torch.Tensor:
-        for unit in self.base.units:
-            V = fft_c(u) * self.pupils(unit).to(u.dtype)
-            w = ifft_c(V) * unit.support
-            if unit.kerr_weight:
-                I = (w.real ** 2 + w.imag ** 2).sum(dim=-3, keepdim=True)
-                w = w * torch.polar(torch.ones_like(I), unit.kerr_weight * I)
-            u = w
-        return (u.real ** 2 + u.imag ** 2).sum(dim=-3)
-
-
 def prepare_poly_inputs(objects: torch.Tensor, setup: AOSRSetup, wavelengths, design_wavelength: float = 550e-9):
     """Fields (N, C, G, G): the object's intensity split equally over C wavelengths, each imaged with the same
     NA, so its cutoff radius scales as design_wavelength / lambda."""
@@ -455,3 +411,89 @@ def prepare_poly_inputs(objects: torch.Tensor, setup: AOSRSetup, wavelengths, de
         lp = NALowPass(setup.grid, setup.input_radius * design_wavelength / float(wl))
         chans.append(prepare_inputs(objects / len(wavelengths), lp))
     return torch.stack(chans, dim=1)
+
+
+# --- the chapter's set-ups, data and dry run -------------------------------------------------------------
+PARAMS = ("scale", "seed", "obj_px", "pad", "pixel_um", "mask_px", "n_units", "kerr_weight", "radius_arg",
+          "n_train", "n_test", "epochs", "batch", "lr", "lr_step_epochs", "gammas", "ir_max", "p_eval", "third_dataset",
+          "d2nn_spacing_mm", "classifier_epochs", "checkpoint_dir", "init", "ir_draw", "ir_epochs", "poly_epochs")
+
+DATASETS = ("mnist", "fashion_mnist", "quickdraw", "imagenette_gray")
+LABELS = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "quickdraw": "Quick, Draw!",
+          "imagenette_gray": "Imagenette (grey, substitute for Quick, Draw!)"}
+IR_INTENSITIES = (4.0, 3.0, 2.0, 1.0, 0.75, 0.5, 0.25, 0.1)
+
+
+def check(p: Dict):
+    check_names("kleiner2025", p, PARAMS)
+    if p["third_dataset"] not in ("quickdraw", "imagenette_gray"):
+        raise ValueError("third_dataset must be 'quickdraw' (the paper's) or 'imagenette_gray' (substitute)")
+
+
+def setup(p: Dict, mask_px: int = None) -> "AOSRSetup":
+    check(p)
+    pixel = p["pixel_um"] * 1e-6
+    n = p["obj_px"] + 2 * p["pad"]
+    # the authors' input disc: computed on the paper's 112-sample object grid at 4 um, padded to 336
+    radius = authors_input_radius(p["radius_arg"], 1e-2, 550e-9, 112, 336, 4e-6)
+    return AOSRSetup(obj_px=p["obj_px"], pad=p["pad"], pixel=pixel, input_radius=radius,
+                          mask_px=mask_px or p["mask_px"], n_units=p["n_units"], kerr_weight=p["kerr_weight"])
+
+
+def paper_setup(radius_arg: float = 60) -> "AOSRSetup":
+    """The paper's full set-up (object 112 px at 4 um in a 336 grid)."""
+    return AOSRSetup(input_radius=authors_input_radius(radius_arg, 1e-2, 550e-9, 112, 336, 4e-6))
+
+
+def load(name: str, split: str, n: int, offset: int = 0):
+    """uint8 images (n, 28, 28) of a dataset ('mnist', 'fashion_mnist', 'quickdraw', 'imagenette_gray')."""
+    if name == "mnist":
+        return data.load_mnist(split, n)[0]
+    if name == "fashion_mnist":
+        return data.load_fashion_mnist(split, n)[0]
+    if name == "quickdraw":
+        per = math.ceil(n / 10)
+        x, _ = data.load_quickdraw(n_per_class=per, offset=0 if split == "train" else 1000)
+        g = torch.Generator().manual_seed(0)
+        return x[torch.randperm(x.shape[0], generator=g)[:n]]
+    if name == "imagenette_gray":
+        # Imagenette validation images, grey, 28x28: per class, training uses the first ones and testing
+        # starts at image 200 (each class has at least 357), so the two never overlap
+        per = math.ceil(n / 10)
+        start = 0 if split == "train" else 200
+        if start + per > 357:
+            raise ValueError(f"imagenette_gray has at most {357 - start} {split} images per class, asked {per}")
+        x, y = data.load_imagenette("val", n_per_class=start + per, size=28)
+        keep = torch.cat([torch.nonzero(y == c).flatten()[start:start + per] for c in range(10)])
+        grey = 0.299 * x[keep, 0] + 0.587 * x[keep, 1] + 0.114 * x[keep, 2]
+        g = torch.Generator().manual_seed(1)
+        return (grey * 255).round().to(torch.uint8)[torch.randperm(keep.numel(), generator=g)[:n]]
+    raise KeyError(f"unknown dataset {name!r}; one of {DATASETS}")
+
+
+def dry_run(p: Dict) -> Dict:
+    """Check the geometry and estimate memory and time of one training run, without training."""
+    s = setup(p)
+    rows = []
+    n = s.n
+    fwd_bwd_ffts = 2 * 2 * p["n_units"]  # fft + ifft per unit, forward and backward
+    per_step = budget.fft_time((n, n), fwd_bwd_ffts * p["batch"], dtype=torch.complex64)
+    steps = p["epochs"] * max(1, p["n_train"] // p["batch"])
+    mem = budget.fft_bytes((n, n), torch.complex64, batch=p["batch"], temporaries=6 * p["n_units"])
+    nets = 3 + len(p["gammas"]) + 1 + len(p["ir_max"]) + 1 + 3
+    ok_mask = p["mask_px"] <= n
+    ok_cut = s.input_cutoff < s.network_cutoff
+    rows.append({"step": f"one AOSRNN ({p['n_units']} units, grid {n})", "valid": ok_mask and ok_cut,
+                 "bytes": mem, "seconds": per_step * steps, "note": "required"})
+    rows.append({"step": f"all {nets} networks", "valid": True, "bytes": mem, "seconds": per_step * steps * nets,
+                 "note": ""})
+    return {"rows": rows, "peak_bytes": mem, "fft_seconds": per_step * steps * nets,
+            "all_required_valid": budget.required_valid(rows),
+            "input_cutoff": s.input_cutoff, "network_cutoff": s.network_cutoff}
+
+
+def dry_run_report(d: Dict) -> str:
+    lines = [f"input cutoff {d['input_cutoff']:.1f} 1/m ({1e6 / d['input_cutoff']:.1f} um), network limit "
+             f"{d['network_cutoff']:.1f} 1/m ({1e6 / d['network_cutoff']:.1f} um)"]
+    lines += budget.format_rows(d["rows"], 40)
+    return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""Set-ups of chapter 00 (Foundations) built from its parameters, and its dry run.
+"""Chapter 00 (Foundations): its set-ups built from its parameters, and its dry run.
 
 Each set-up names the grid, wavelength and distances one section of the chapter uses; :func:`dry_run`
 checks every one with the sampling planner and estimates memory and time without propagating anything.
@@ -11,10 +11,12 @@ from typing import Dict, List
 
 import torch
 
-from .. import budget
-from ..grid import Grid
-from ..sampling import plan_propagation
-from ..units import mm, nm, um
+from optlib import budget
+from optlib.grid import Grid
+from optlib.sampling import plan_propagation
+from optlib.units import mm, nm, um
+
+from . import check_names
 
 PARAMS = ("scale", "seed", "airy_n", "airy_q", "fresnel_n", "fresnel_numbers", "fresnel_convergence_n",
           "gauss_n", "gauss_pitch_um", "gauss_waist_um", "gauss_distances", "rs_n", "bench_n",
@@ -70,9 +72,7 @@ class PlannerDemo:
 
 def setups(p: Dict) -> Dict:
     """All set-ups of the chapter from its parameter dict ``p`` (keys in :data:`PARAMS`)."""
-    unknown = set(p) - set(PARAMS)
-    if unknown:
-        raise KeyError(f"unknown foundations parameters {sorted(unknown)}; known: {PARAMS}")
+    check_names("foundations", p, PARAMS)
     airy = Airy(Grid(p["airy_n"], p["airy_q"] * 1 * mm / p["airy_n"]))
     square = Square(p["fresnel_n"], fresnel_numbers=tuple(p["fresnel_numbers"]))
     w0 = p["gauss_waist_um"] * um

@@ -1,0 +1,116 @@
+"""Rays hand over a Field: coherent rays crossing a plane become the complex field they carry there.
+
+The splat (Yang et al. 2024, Fig. S1): every ray spreads its power to the four nearest samples of the grid
+with bilinear weights b, each carrying the ray's phase carried from its hit to that sample along the ray,
+phi = k (L + n d_xy . (x_s - p)) (a local plane wave; L the optical path, k = 2 pi / lambda). A sample's field
+is E = sqrt(P_ray / dA) sum(b e^{i phi}) / sqrt(sum b): where the rays agree in phase the intensity is the ray
+density (so the splatted power equals the rays' power), where crossing rays disagree they interfere. A
+carrier (the chief ray's tilt) can be left out of the samples (:class:`optlib.Field`), so a steep beam is
+sampled by its slowly varying envelope. Float64 throughout: the phase of a path metres long needs it.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional, Tuple
+
+import torch
+
+from ..field import Field
+from ..grid import Grid
+from ..sampling import SamplingError
+from .lens import Rays
+
+
+def carrier_of(direction: torch.Tensor, wavelength: float, n: float = 1.0) -> Tuple[float, float]:
+    """The carrier (fy, fx) (1/m) of a plane wave along unit ``direction`` (3,) in index ``n``: n (d_y, d_x) / lambda."""
+    d = direction.detach().to(torch.float64).reshape(-1)
+    return n * float(d[1]) / wavelength, n * float(d[0]) / wavelength
+
+
+def to_field(rays: Rays, grid: Grid, n: float = 1.0, carrier=(0.0, 0.0), reference=0.0,
+             power: Optional[torch.Tensor] = None, check: bool = True) -> Field:
+    """The Field on ``grid`` (positioned, in the plane the rays lie on) carried by coherent ``rays``.
+
+    Args:
+        rays: rays on one plane z (e.g. :meth:`Rays.to_plane`); invalid rays are ignored.
+        grid: where to sample the field (global coordinates, m).
+        n: index of the medium at the plane.
+        carrier: (fy, fx) (1/m) left out of the samples (e.g. :func:`carrier_of` the chief ray), kept on the Field.
+        reference: optical path (m) subtracted from every ray's (e.g. the chief ray's): a constant phase.
+        power: (N,) power per ray (W); default: the valid rays share 1 W equally.
+        check: raise :class:`SamplingError` when the grid cannot hold the rays: directions about the carrier
+            too steep for its pitch (dx <= lambda / (2 n max|d_xy - d_c|)), rays sparser than its samples, or a
+            beam wider than the window.
+    Returns a complex128 Field with the rays' wavelength and ``carrier``.
+    """
+    v = rays.valid
+    if not bool(v.any()):
+        raise ValueError("to_field: no valid rays")
+    p = rays.o[v].to(torch.float64)
+    d = rays.d[v].to(torch.float64)
+    L = rays.opl[v].to(torch.float64) - (reference.to(torch.float64) if isinstance(reference, torch.Tensor)
+                                         else float(reference))
+    wl = float(rays.wavelength)
+    fc = (float(carrier[0]), float(carrier[1]))
+    dc = (fc[0] * wl / n, fc[1] * wl / n)  # the carrier's direction cosines (y, x)
+    if check:
+        _check(p, d, grid, wl, n, dc)
+    if power is None:
+        pw = torch.full((p.shape[0],), 1.0 / p.shape[0], dtype=torch.float64, device=p.device)
+    else:
+        pw = power[v].to(torch.float64)
+    k = 2 * math.pi / wl
+    # phase k (L + n d . (x_s - p)) - 2 pi f_c . x_s = k (w + n (d - d_c) . (x_s - p)),  w = L - n d_c . p
+    w = L - n * (dc[1] * p[:, 0] + dc[0] * p[:, 1])
+    rx, ry = d[:, 0] - dc[1], d[:, 1] - dc[0]
+    H, W_ = grid.shape
+    fx = (p[:, 0] - grid.origin[1]) / grid.dx + W_ // 2
+    fy = (p[:, 1] - grid.origin[0]) / grid.dy + H // 2
+    x0, y0 = torch.floor(fx.detach()), torch.floor(fy.detach())
+    ax, ay = fx - x0, fy - y0
+    acc_re = torch.zeros(H * W_, dtype=torch.float64, device=p.device)
+    acc_im = torch.zeros_like(acc_re)
+    acc_b = torch.zeros_like(acc_re)
+    for ox, oy, b in ((0, 0, (1 - ax) * (1 - ay)), (1, 0, ax * (1 - ay)), (0, 1, (1 - ax) * ay), (1, 1, ax * ay)):
+        xi, yi = x0 + ox, y0 + oy
+        inside = (xi >= 0) & (xi < W_) & (yi >= 0) & (yi < H)
+        sx = (xi - W_ // 2) * grid.dx + grid.origin[1] - p[:, 0]  # from the hit to the sample
+        sy = (yi - H // 2) * grid.dy + grid.origin[0] - p[:, 1]
+        phi = k * (w + n * (rx * sx + ry * sy))
+        idx = (yi * W_ + xi).long()[inside]
+        bp = (b * pw)[inside]
+        acc_re = acc_re.index_add(0, idx, bp * torch.cos(phi[inside]))
+        acc_im = acc_im.index_add(0, idx, bp * torch.sin(phi[inside]))
+        acc_b = acc_b.index_add(0, idx, bp)
+    has = acc_b > 0
+    norm = torch.where(has, torch.rsqrt(torch.where(has, acc_b, torch.ones_like(acc_b))), torch.zeros_like(acc_b))
+    scale = 1.0 / math.sqrt(grid.dx * grid.dy)
+    E = torch.complex(acc_re * norm * scale, acc_im * norm * scale).reshape(H, W_)
+    return Field(E, grid, wl, carrier=fc)
+
+
+def _check(p, d, grid: Grid, wl: float, n: float, dc):
+    z = p[:, 2]
+    if float((z - z.mean()).abs().max()) > 1e-9:
+        raise ValueError("to_field: the rays are not on one plane; carry them there first (Rays.to_plane)")
+    spread = float(torch.maximum((d[:, 0] - dc[1]).abs(), (d[:, 1] - dc[0]).abs()).max())
+    dx = max(grid.pitch)
+    if spread > 0 and dx > wl / (2 * n * spread):
+        raise SamplingError(f"rays to a field: the pitch {dx:.3e} m does not resolve the rays' directions (spread "
+                            f"{spread:.4f} about the carrier); use dx <= {wl / (2 * n * spread):.3e} m")
+    rel_x = (p[:, 0] - grid.origin[1]).abs()
+    rel_y = (p[:, 1] - grid.origin[0]).abs()
+    half = (grid.extent[1] / 2 - grid.dx, grid.extent[0] / 2 - grid.dy)
+    if float(rel_x.max()) > half[0] or float(rel_y.max()) > half[1]:
+        need = 2 * max(float(rel_x.max()) / grid.dx, float(rel_y.max()) / grid.dy) + 4
+        raise SamplingError(f"rays to a field: the beam (half-width {max(float(rel_x.max()), float(rel_y.max())):.3e} m "
+                            f"about the window's centre) does not fit the {grid.shape[1]} x {grid.dx:.3e} m window; "
+                            f"use window >= {math.ceil(need)} samples")
+    # mean ray spacing over the beam's footprint (a disc of the largest radius about the centroid)
+    c = p[:, :2].mean(0)
+    r = float(torch.linalg.norm(p[:, :2] - c, dim=-1).max())
+    spacing = r * math.sqrt(math.pi / p.shape[0])
+    if spacing > dx:
+        raise SamplingError(f"rays to a field: rays ({spacing:.3e} m apart on the plane) are sparser than the field "
+                            f"samples ({dx:.3e} m); use about {math.ceil(math.sqrt(p.shape[0]) * spacing / dx)}^2 "
+                            f"rays (n_side >= {math.ceil(math.sqrt(4 * p.shape[0] / math.pi) * spacing / dx)})")
