@@ -58,11 +58,16 @@ $(foreach c,$(CHAPTERS),$(eval $(call CHAPTER_RULE,$(c))))
 
 notebooks: $(NOTEBOOKS)
 
+$(STAGE)/library.ipynb: book/library.py $(OPTLIB_SRC) $(VENV)/.installed
+	@mkdir -p $(@D)
+	$(VENV)/bin/jupytext --to ipynb -o - $< | $(VENV)/bin/papermill - $@ -k python3 --cwd $(STAGE) \
+	  --no-progress-bar --log-level WARNING
+
 $(STAGE)/scoreboard.ipynb: book/scoreboard.py $(NOTEBOOKS)
 	$(VENV)/bin/jupytext --to ipynb -o - $< | $(VENV)/bin/papermill - $@ -p results_dir $(RESULTS) \
 	  -k python3 --cwd $(STAGE) --no-progress-bar --log-level WARNING
 
-html: $(STAGE)/scoreboard.ipynb vendor
+html: $(STAGE)/scoreboard.ipynb $(STAGE)/library.ipynb vendor
 	cp _config.yml book/_toc.yml book/intro.md $(STAGE)/
 	rm -rf $(STAGE)/_vendor && cp -r book/_vendor $(STAGE)/_vendor
 	$(VENV)/bin/jupyter-book build $(STAGE) --path-output . -W --keep-going -q
@@ -72,7 +77,7 @@ book: venv html
 
 test: book
 	@export OPTLIB_REQUIRE_BOOK=1; \
-	$(PY) -m pytest -q tests $(NOTEBOOKS) $(STAGE)/scoreboard.ipynb --nbval --nbval-current-env \
+	$(PY) -m pytest -q tests $(NOTEBOOKS) $(STAGE)/library.ipynb $(STAGE)/scoreboard.ipynb --nbval --nbval-current-env \
 	  --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 chapter: venv

@@ -82,7 +82,7 @@ def case_psf(deg: float, method: str, n_side: int, pixels: int, repeats: int):
 
     def run():
         pr = pupil_rays(lens, 587.6e-9, a, n_side=n_side)
-        return pupil_psf(pr, g) if method == "pupil" else huygens_psf(pr, g)
+        return (pupil_psf if method == "pupil" else huygens_psf)(pr, pr.window(g))
 
     base = _rss_kb("VmRSS")
     psf = run()
@@ -94,10 +94,10 @@ def case_psf(deg: float, method: str, n_side: int, pixels: int, repeats: int):
         times[i] = time.perf_counter() - t
     # floor: the two complex matrix products of a q x oversampled pupil DFT of the same size
     q = 1
-    from optlib.psf.wave import _direction_grid, _oversample
+    from optlib.psf.pupil import direction_grid, sub_samples
     pr = pupil_rays(lens, 587.6e-9, a, n_side=n_side)
-    _, sx, _, sy = _direction_grid(pr)
-    q = _oversample(g, pr, sx, sy, None)
+    _, sx, _, sy = direction_grid(pr)
+    q = sub_samples(g, pr, sx, sy, None)
     M = pixels * q
     A = torch.randn(M, n_side, dtype=torch.complex128)
     P = torch.randn(n_side, n_side, dtype=torch.complex128)

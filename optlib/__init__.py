@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 
 from . import (analytic, data, elements, fft, imaging, materials, meta, metrics, nn, plot, propagation, psf, rays,
                report, sampling, sources, train, units)
-from .elements import (DOE, Aperture, FourF, Kerr, SaturableAbsorber, ThinLens, ZernikeHeightMap, circ,
+from .elements import (DOE, Aperture, FourF, Kerr, PhaseMask, SaturableAbsorber, ThinLens, ZernikeHeightMap, circ,
                        gaussian_beam, height_to_phase, quantize, rect, thin_lens)
 from .field import Field
 from .grid import Grid
@@ -25,7 +25,7 @@ from .sources import plane_wave, point_source
 from .units import cm, deg, mm, nm, um
 
 __all__ = ["Grid", "Field", "propagate", "asm", "fresnel", "fresnel1", "fraunhofer", "rs", "focal_plane", "mdft",
-           "SamplingError", "plan_propagation", "circ", "rect", "gaussian_beam", "thin_lens", "ThinLens", "Aperture",
+           "SamplingError", "plan_propagation", "circ", "rect", "gaussian_beam", "thin_lens", "ThinLens", "Aperture", "PhaseMask",
            "FourF", "DOE", "ZernikeHeightMap", "height_to_phase", "quantize", "Kerr", "SaturableAbsorber",
            "fftconv2d", "Sensor", "pixel_integrate", "pixelate", "point_source", "plane_wave", "Results",
            "materials", "metrics", "data", "train", "units", "elements", "imaging", "plot", "report", "sampling",

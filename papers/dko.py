@@ -136,28 +136,6 @@ def depth_loss(pred: torch.Tensor, gt: torch.Tensor, max_depth: float) -> torch.
     return (torch.log(pred[valid]) - torch.log(gt[valid].clamp(max=max_depth))).abs().mean()
 
 
-def train_depth(net: torch.nn.Module, train_set, steps: int, lr: float, batch: int, seed: int,
-                params=None, param_groups=None, checkpoint: Optional[str] = None, desc: str = "train",
-                max_depth: float = 80.0):
-    """Adam on the depth loss for ``steps`` batches drawn (with horizontal flips) from ``train_set``."""
-    rgb, depth = train_set
-    g = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(param_groups if param_groups is not None else (params or net.parameters()), lr=lr)
-    net.train()
-
-    def step(i):
-        idx = torch.randint(0, rgb.shape[0], (batch,), generator=g)
-        flip = bool(torch.rand((), generator=g) < 0.5)
-        x, d = rgb[idx], depth[idx]
-        if flip:
-            x, d = x.flip(-1), d.flip(-1)
-        return depth_loss(net(x), d, max_depth)
-
-    res = train.fit(step, net, opt, steps, checkpoint=checkpoint, desc=desc, generator=g)
-    net.eval()
-    return res
-
-
 @torch.no_grad()
 def predict(net: torch.nn.Module, rgb: torch.Tensor, batch: int = 16) -> torch.Tensor:
     net.eval()

@@ -269,10 +269,10 @@ def normalised(out: torch.Tensor, setup: AOSRSetup) -> torch.Tensor:
     return o / o.amax(dim=(-2, -1), keepdim=True).clamp_min(1e-12)
 
 
-def ledger(net: AOSRNN, u) -> List[Dict]:
+def ledger(net: AOSRNN, u):
     """Run ``net`` unit by unit and record, per unit, the input power, the power its Fourier aperture removes, the
     power its image-plane support removes (masks and Kerr layers are lossless), and the spectrum in its Fourier
-    plane (for figures). Powers are sums of |u|^2 over samples, per image."""
+    plane (for figures). Powers are sums of |u|^2 over samples, per image. Returns (entries, output intensity)."""
     p = lambda t: (t.real ** 2 + t.imag ** 2).sum(dim=(-2, -1))  # noqa: E731
     f = net.field(u)
     out = []
@@ -283,7 +283,7 @@ def ledger(net: AOSRNN, u) -> List[Dict]:
         out.append({"in": p(f.u), "fourier_loss": p(f.u) - p(a.u), "support_loss": p(a.u) - p(b.u),
                     "spectrum": four.spectrum(f)})
         f = unit[2](b) if len(unit) > 2 else b
-    return out
+    return out, f.intensity()
 
 
 def energy_ledger(entries: List[Dict]) -> Dict[str, torch.Tensor]:

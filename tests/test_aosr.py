@@ -40,8 +40,9 @@ def test_energy_ledger_closes_and_layers_are_lossless():
     torch.manual_seed(0)
     net = aosr.AOSRNN(s, seed=1).double()
     u = torch.randn(4, s.n, s.n, dtype=torch.complex128)
-    out = net(u)
-    tot = aosr.energy_ledger(aosr.ledger(net, u))
+    entries, out = aosr.ledger(net, u)
+    assert torch.allclose(out, net(u), rtol=1e-12)
+    tot = aosr.energy_ledger(entries)
     rhs = tot["in"] - tot["fourier_loss"] - tot["support_loss"]
     assert torch.allclose(out.sum(dim=(-2, -1)), rhs, rtol=1e-10)
     assert float(tot["fourier_loss"].detach().min()) > 0 and float(tot["support_loss"].min()) > 0

@@ -185,7 +185,7 @@ def test_ray_aiming_hits_the_stop_where_asked():
         assert torch.allclose(hit.o[:, :2], pupil * lens.surfaces[i].semi_diameter, atol=1e-11)
     # the paraxial entrance pupil alone misses the stop centre at 20 degrees (pupil aberration)
     par = lens.paraxial(WL)
-    d = lens._direction(math.radians(20), torch.float64, None)
+    d = lens.direction(math.radians(20), torch.float64, None)
     z0 = float(lens.surfaces[0].z) - 1e-3
     o = (torch.zeros(1, 3, dtype=torch.float64) + torch.tensor([0, 0, z0], dtype=torch.float64)
          + torch.cat([d[:2] / d[2] * (z0 - par["entrance_pupil_z"]), torch.zeros(1, dtype=torch.float64)]))

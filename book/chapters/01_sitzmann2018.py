@@ -94,7 +94,8 @@ import numpy as np
 import torch
 
 import optlib as ol
-from optlib.experiments import sitzmann2018 as E
+import papers.sitzmann2018 as E
+from torch import nn
 
 torch.set_num_threads(2)
 gen = ol.train.seed_everything(seed)
@@ -110,16 +111,24 @@ DEPTH_NAMES = [("inf" if d >= 100 else f"{d:g} m") for d in depths_m]
 #
 # A point at depth $d$ sends a spherical wave $e^{ik(\sqrt{r^2+d^2}-d)}$ onto the element; the element
 # adds $\phi=2\pi(n(\lambda)-1)h/\lambda$; a Fresnel transfer function carries the field over the sensor
-# distance $z$; the intensity is integrated over the sensor pixels (`optlib.psf.paraxial.psf_stack`).
+# distance $z$; the intensity is integrated over the sensor pixels. In `optlib` that is four parts, each a
+# `Field` in and out (`ol.psf.thin_element_psf` is exactly this composition, and `G.psfs` calls it):
+#
+# ```python
+# u = ol.point_source(grid, depths, wavelengths)   # spherical waves, (D, C, H, W)
+# u = element(u)                                    # the DOE: heights -> phase, in its aperture
+# u = ol.fresnel(u, sensor_distance, padding)       # Fresnel transfer function to the sensor
+# psf = ol.pixelate(u, sensor_pixels)               # power per pixel
+# ```
 # The element alone focuses (as in the authors' scripts: their Zernike element starts from a defocus
 # term that images 1 m onto the sensor). Before anything runs, the sampling is checked: the element's and
 # the waves' phase gradients against the grid's Nyquist frequency, and the transfer function's chirp
 # against the padded grid.
 
 # %%
-from optlib.psf.paraxial import check_psf_sampling, defocus_waves  # noqa: E402
+from optlib.analytic import defocus_waves  # noqa: E402
 
-ratio = check_psf_sampling(G.grid, G.radius, G.wavelengths, G.sensor, G.depths, G.focus)
+ratio = ol.psf.check_thin_sampling(G.grid, G.radius, G.wavelengths, G.sensor, G.depths, G.focus)
 print(f"grid {n_grid} x {pitch_um} um (padded x{padding}), aperture {aperture_mm} mm, sensor {sensor_mm} mm, "
       f"F/{sensor_mm / aperture_mm:.2f}")
 print(f"worst phase gradient / Nyquist: {ratio:.3f} (must be <= 1)")
@@ -137,8 +146,13 @@ print("(the full-scale configuration is checked by `make dryrun`, which builds i
 # %%
 from scipy.special import j1  # noqa: E402
 
-lens_h = E.lens_height(G.grid, E.MATERIAL_DOE, 550e-9, G.sensor, G.focus, wrap=False, dtype=torch.float64)
-p_focus = G.psfs(lens_h, E.MATERIAL_DOE, [G.focus], [550e-9])[0, 0]
+lens_h = ol.elements.lens_height(G.grid, E.MATERIAL_DOE, 550e-9, G.sensor, G.focus, wrap=False, dtype=torch.float64)
+lens_el = E.element(G, lens_h, E.MATERIAL_DOE)
+u = ol.point_source(G.grid, [G.focus], [550e-9], dtype=torch.complex128)   # the four parts, spelled out
+u = ol.fresnel(lens_el(u), G.sensor, padding=padding)
+p_focus = ol.pixelate(u, G.pixels)[0, 0]
+p_focus = p_focus / p_focus.sum()
+assert torch.allclose(p_focus, G.psfs(lens_el, [G.focus], [550e-9])[0, 0])  # = the composition G.psfs runs
 c = psf_px // 2
 prof = (p_focus[c, c:c + 4] / p_focus[c, c]).tolist()
 r = np.arange(4) * pitch_um * 1e-6
@@ -163,9 +177,47 @@ t0 = time.time()
 train = E.train_crops(params, gen)
 test = E.eval_crops(params, torch.Generator().manual_seed(seed + 100))
 print(f"{train.shape[0]} training crops ({train_photos}), {test.shape[0]} test crops ({eval_photos}), {patch} px")
+
+
+class EDOF(nn.Module):
+    """The paper's system: a DOE (the only focusing element), the sensor's read noise, and a Wiener filter whose
+    regulariser gamma and target depth d_t = s^2 train with the element."""
+
+    def __init__(self, element, gamma_init, target_depth=1.0):
+        super().__init__()
+        self.G, self.element = G, element
+        self.wiener = ol.nn.WienerDeconv(gamma_init, channels=len(G.wavelengths))
+        self.s = nn.Parameter(torch.tensor(math.sqrt(target_depth)))
+
+    @property
+    def target_depth(self) -> float:
+        return float(self.s.detach() ** 2)
+
+    def target_psf(self, element=None):
+        """PSF (C, p, p) at the trainable target depth (differentiable in s and the heights)."""
+        return self.G.psfs(element or self.element, (self.s ** 2).reshape(1), check=False)[0]
+
+    def forward(self, images, depth_idx, sigma, generator=None):
+        """``images`` (B, C, H, W) in [0, 1], ``depth_idx`` (B, 3): the depth of each horizontal band, ``sigma``
+        (B,) read noise. Returns (reconstruction, sensor image)."""
+        el = self.element.realised()  # the element as fabricated this step (fabrication noise drawn once)
+        used, inv = torch.unique(depth_idx, return_inverse=True)
+        P = self.G.psfs(el, [self.G.depths[int(i)] for i in used], check=False)  # optics: (D', C, p, p)
+        B, C, H, W = images.shape
+        rows = torch.arange(H) // (H // 3)
+        bands = images[:, None] * (rows[None, :] == torch.arange(3)[:, None]).to(images.dtype)[None, :, None, :, None]
+        # each band's PSF, gathered by a one-hot product (bitwise reproducible; indexing's backward is not)
+        onehot = nn.functional.one_hot(inv.flatten(), len(used)).to(P.dtype)
+        Psel = (onehot @ P.flatten(1)).reshape(*inv.shape, *P.shape[1:])
+        blurred = ol.fftconv2d(bands, Psel.to(images.dtype)).sum(1)  # light from each band spreads freely
+        noisy = blurred + sigma.reshape(-1, 1, 1, 1) * torch.randn(blurred.shape, generator=generator,
+                                                                   dtype=blurred.dtype)
+        return self.wiener(noisy, self.target_psf(el).to(images.dtype)), noisy
+
+
 systems, psnr_tab, psfs_all = {}, {}, {}
 for name, el in E.baselines(G, params).items():
-    m = E.EDOFSystem(G, el, gamma_init)
+    m = EDOF(el, gamma_init)
     E.fit_wiener(m, train[:2], eval_noise)
     systems[name] = m
 
@@ -180,11 +232,37 @@ for name, el in E.baselines(G, params).items():
 # tiny scale was picked from a sweep of 0.01-0.1 scored on the same Kodak crops, so it is slightly
 # optimistic.)
 
+# %%
+def ckpt(name):
+    return f"{checkpoint_dir}/{scale}_{name}.pt" if checkpoint_dir else None
+
+
+def train_edof(kind):
+    """Each step: ``batch`` crops, three bands at random depths, read noise ~ U(noise_min, noise_max), fabrication
+    noise on the heights, MSE inside ``margin``; the element and the Wiener filter train together."""
+    model = EDOF(E.make_element(kind, G, params), gamma_init).train()
+    model.element.generator = gen  # fabrication noise drawn from the run's generator (reproducible, resumable)
+    opt = E.make_optimizer(params, model, kind)
+    sched = (torch.optim.lr_scheduler.PolynomialLR(opt, total_iters=steps, power=1.0)  # the authors' decay
+             if optimizer == "authors" and kind == "diffractive" else None)
+
+    def step(i):
+        idx = torch.randint(0, train.shape[0], (batch,), generator=gen)
+        d = torch.randint(0, len(G.depths), (batch, 3), generator=gen)
+        sig = noise_min + (noise_max - noise_min) * torch.rand(batch, generator=gen)
+        rec, _ = model(train[idx], d, sig, gen)
+        return E.loss_fn(rec, train[idx], margin)
+
+    res = ol.train.fit(step, model, opt, steps, scheduler=sched, checkpoint=ckpt(f"edof_{kind}"), desc=f"EDOF {kind}",
+                       generator=gen)
+    return model.eval(), res
+
+
 # %% tags=["nbval-ignore-output"]
 fits = {}
 for kind, label in (("diffractive", "optimised DOE (exp. 1)"), ("zernike", "optimised Zernike (exp. 2)")):
     t = time.time()
-    model, res = E.train_edof(params, G, kind, train, gen)
+    model, res = train_edof(kind)
     systems[label] = model
     fits[label] = (res, time.time() - t)
     print(f"{label}: {len(res.history)} steps in {time.time() - t:.0f} s, loss {res.history[0]:.4f} -> "
@@ -194,7 +272,7 @@ for kind, label in (("diffractive", "optimised DOE (exp. 1)"), ("zernike", "opti
 for name, m in systems.items():
     psnr_tab[name] = E.evaluate(m, test, eval_noise)
     with torch.no_grad():
-        psfs_all[name] = G.psfs(m.height(), m.element.material, check=False)
+        psfs_all[name] = G.psfs(m.element, check=False)
 print(f"PSNR (dB) on {n_eval} Kodak crops, read noise {eval_noise}, every depth (mean over colours):")
 print(f"{'design':<28}" + "".join(f"{d:>9}" for d in DEPTH_NAMES) + f"{'mean':>8}{'worst':>8}{'PSF sim.':>10}")
 sim = {}
@@ -256,7 +334,7 @@ ax.set_ylabel("PSNR (dB)")
 ax.legend(fontsize=6)
 ax.set_title("Reconstruction PSNR over depth")
 ax = axes[1]
-h = systems["optimised DOE (exp. 1)"].height().detach() * G.aperture
+h = systems["optimised DOE (exp. 1)"].element.height().detach() * G.aperture
 im = ax.imshow((h / ol.um).numpy(), cmap="viridis")
 ax.set_title("Optimised DOE height (um)")
 plt.colorbar(im, ax=ax, fraction=0.046)
@@ -279,7 +357,7 @@ for ax, name in zip(axes[1:], cols):
     m = systems[name]
     with torch.no_grad():
         noisy, _ = E.sensor_images(m, img, eval_noise, seed=7)
-        rec = m.wiener(noisy[0], m.target_psf(m.height())).clamp(0, 1)
+        rec = m.wiener(noisy[0], m.target_psf()).clamp(0, 1)
     v = float(ol.metrics.psnr(rec[..., c:-c, c:-c], img[..., c:-c, c:-c]))
     ax.imshow(rec[0].permute(1, 2, 0).numpy())
     ax.set_title(f"{name}\n{v:.1f} dB", fontsize=7)
@@ -300,15 +378,30 @@ plt.show()
 # %% tags=["nbval-ignore-output"]
 G3 = E.focus_setup(params)
 t = time.time()
-focus_el, focus_res = E.train_focus(params, G3, train, gen)
+focus_init = ol.elements.lens_height(G3.grid, E.MATERIAL_DOE, 550e-9, G3.sensor, None, wrap=True)
+focus_el = E.element(G3, ol.elements.FourierHeightMap.fit(G3.grid, focus_init, fourier_fraction), E.MATERIAL_DOE,
+                     wrap=ol.elements.period_height(E.MATERIAL_DOE, 550e-9))
+opt3 = (torch.optim.Adam(focus_el.parameters(), lr=focus_lr) if optimizer == "adam" else
+        torch.optim.SGD(focus_el.parameters(), lr=focus_lr, momentum=0.5, nesterov=True))
+side = min(train.shape[-1], 3 * G3.psf_px // 2)
+
+
+def focus_step(i):
+    el = focus_el.realised()
+    P = G3.psfs(el, check=False)[0]  # (C, p, p): one PSF per colour, object at infinity
+    img = train[torch.randint(0, train.shape[0], (batch,), generator=gen)][..., :side, :side]
+    return ((ol.fftconv2d(img, P) - img) ** 2).mean() + focus_reg * E.laplacian_l1(el.fixed_heights)
+
+
+focus_res = ol.train.fit(focus_step, focus_el, opt3, focus_steps, checkpoint=ckpt("focus"), desc="RGB focusing",
+                         generator=gen)
 print(f"{len(focus_res.history)} steps in {time.time() - t:.0f} s")
 
 # %%
 r_airy_px = 1.22 * 550e-9 * G3.sensor / (2 * G3.radius) / G3.grid.dx
-fres3 = E.lens_height(G3.grid, E.MATERIAL_DOE, 550e-9, G3.sensor, None, wrap=True)
 with torch.no_grad():
-    P_f = G3.psfs(fres3, E.MATERIAL_DOE)[0]
-    P_o = G3.psfs(focus_el(), E.MATERIAL_DOE)[0]
+    P_f = G3.psfs(E.element(G3, focus_init, E.MATERIAL_DOE))[0]
+    P_o = G3.psfs(focus_el)[0]
 ee_f = E.encircled_energy(P_f, 2 * r_airy_px)
 ee_o = E.encircled_energy(P_o, 2 * r_airy_px)
 print(f"energy within {2 * r_airy_px:.2f} px (two Airy radii at 550 nm):")
@@ -327,7 +420,7 @@ for ax, (P, name) in zip(axes[:2], ((P_f, "Fresnel lens (550 nm)"), (P_o, "optim
     ax.set_title(name, fontsize=8)
     ax.set_xticks([])
     ax.set_yticks([])
-im = axes[2].imshow((focus_el().detach() * G3.aperture / ol.um).numpy(), cmap="viridis")
+im = axes[2].imshow((focus_el.height().detach() * G3.aperture / ol.um).numpy(), cmap="viridis")
 axes[2].set_title("optimised height (um)", fontsize=8)
 axes[2].set_xticks([])
 axes[2].set_yticks([])
@@ -370,21 +463,74 @@ widgets.VBox([widgets.HTML("<b>PSF explorer</b> (square-root intensity, 64 x 64 
 # fixed refractive lens or a 36-term Zernike freeform started from that lens and trained with the CNN.
 # Scored against the high-resolution crop, with bilinear upsampling of the sensor image for reference.
 
+# %%
+class SR(nn.Module):
+    """Element (grey, 550 nm, object at the focus depth) -> sensor pixels ``scale`` x the simulation pitch (area
+    integration) -> read noise -> the SR CNN."""
+
+    def __init__(self, element, scale):
+        super().__init__()
+        self.element, self.scale = element, scale
+        self.net = ol.nn.SRNet(scale, channels=1, width=sr_width, depth=4)
+
+    def forward(self, hr, sigma, generator=None):
+        P = G.psfs(self.element, [G.focus], [550e-9], check=False)[0]
+        low = ol.pixel_integrate(ol.fftconv2d(hr, P.to(hr.dtype)), self.scale) / self.scale ** 2
+        low = low + sigma * torch.randn(low.shape, generator=generator)
+        return self.net(low), low
+
+
+def train_sr(scale_, optimize_optics):
+    """A refractive fused-silica lens focused at ``focus_m``, fixed or a 36-term Zernike freeform started from it,
+    trained end to end with the CNN on grey crops, read noise ``eval_noise``."""
+    lens = ol.elements.lens_height(G.grid, E.MATERIAL_DOE, 550e-9, G.sensor, G.focus, wrap=False)
+    el = E.element(G, ol.elements.ZernikeHeightMap.fit(G.grid, G.radius, lens, 36, piston="min")
+                   if optimize_optics else lens, E.MATERIAL_DOE)
+    m = SR(el, scale_)
+    groups = [{"params": m.net.parameters(), "lr": sr_lr}]
+    if optimize_optics:
+        groups.append({"params": el.parameters(), "lr": lr_zernike if optimizer == "adam" else 1e-3})
+    opt = torch.optim.Adam(groups)
+    mg = E.sr_margin(G)
+
+    def step(i):
+        idx = torch.randint(0, train_g.shape[0], (sr_batch,), generator=gen)
+        t_ = int(torch.randint(0, train_g.shape[-1] - sr_patch + 1, (1,), generator=gen))
+        l_ = int(torch.randint(0, train_g.shape[-1] - sr_patch + 1, (1,), generator=gen))
+        hr = train_g[idx][..., t_:t_ + sr_patch, l_:l_ + sr_patch]
+        out, _ = m(hr, eval_noise, gen)
+        return ((out - hr)[..., mg:-mg, mg:-mg] ** 2).mean()
+
+    name = f"sr{scale_}_{'optics' if optimize_optics else 'lens'}"
+    return m, ol.train.fit(step, m, opt, sr_steps, checkpoint=ckpt(name), desc=f"SR x{scale_}", generator=gen)
+
+
+@torch.no_grad()
+def evaluate_sr(m, images, sigma, seed=3):
+    """PSNR (dB) of the CNN's output and of bilinear upsampling of the same sensor image."""
+    out, low = m(images, sigma, torch.Generator().manual_seed(seed))
+    bil = nn.functional.interpolate(low, scale_factor=m.scale, mode="bilinear", align_corners=False)
+    mg = E.sr_margin(G)
+    cut = (slice(None), slice(None), slice(mg, -mg), slice(mg, -mg))
+    return (float(ol.metrics.psnr(out.clamp(0, 1)[cut], images[cut])),
+            float(ol.metrics.psnr(bil.clamp(0, 1)[cut], images[cut])), out, low)
+
+
 # %% tags=["nbval-ignore-output"]
 train_g, test_g = E.grey(train), E.grey(test)
 sr = {}
 for s_ in sr_scales:
     for optics in (False, True):
         t = time.time()
-        m, res = E.train_sr(params, G, s_, optics, train_g, gen)
+        m, res = train_sr(s_, optics)
         sr[(s_, optics)] = m
         print(f"x{s_} {'optimised element' if optics else 'fixed lens'}: {len(res.history)} steps in {time.time() - t:.0f} s")
 
 # %%
 print(f"{'scale':<7}{'bilinear (lens)':>17}{'lens + CNN':>12}{'optimised element + CNN':>26}")
 for s_ in sr_scales:
-    p_lens, p_bil, out_l, lr_l = E.evaluate_sr(sr[(s_, False)], test_g, eval_noise)
-    p_opt, _, out_o, _ = E.evaluate_sr(sr[(s_, True)], test_g, eval_noise)
+    p_lens, p_bil, out_l, lr_l = evaluate_sr(sr[(s_, False)], test_g, eval_noise)
+    p_opt, _, out_o, _ = evaluate_sr(sr[(s_, True)], test_g, eval_noise)
     print(f"x{s_:<6}{p_bil:17.2f}{p_lens:12.2f}{p_opt:26.2f}")
     results.item(f"sr{s_}_lens", f"SR x{s_}: lens + CNN, PSNR", p_lens, None, "dB")
     results.item(f"sr{s_}_optimised", f"SR x{s_}: optimised element + CNN, PSNR", p_opt, None, "dB",

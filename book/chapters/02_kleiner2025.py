@@ -76,8 +76,8 @@ import torch
 import torch.nn.functional as F
 
 import optlib as ol
-from optlib.experiments import kleiner2025 as K
-from optlib.nn import aosr
+import papers.kleiner2025 as K
+import papers.kleiner2025 as aosr
 
 torch.set_num_threads(2)
 ol.train.seed_everything(seed)
@@ -134,11 +134,30 @@ def ckpt(name):
     return os.path.join(checkpoint_dir, f"{name}.pt") if checkpoint_dir else None
 
 
-def train(name, net, data, gamma=0.0, intensities=None, n_epochs=None):
+def train(name, net, data, gamma=0.0, intensities=None, n_epochs=None, step_epochs=None):
+    """The paper's training: Adam, the learning rate halved every ``lr_step_epochs`` (scaled to ``n_epochs``), one
+    random order of the training images per epoch, Eq. 2/3 as the loss; with ``intensities`` one peak intensity
+    p drawn per epoch (the paper; ``ir_draw="batch"``: per batch) scales the input fields by sqrt(p)."""
     n_ep = n_epochs or epochs
-    step = max(1, round(lr_step_epochs * n_ep / epochs))  # the same schedule shape for longer runs
-    aosr.train_sr(net, data["inp"], data["obj"], S, n_ep, batch, lr, gamma, intensities, seed, step, ckpt(name),
-                  desc=name, ir_draw=ir_draw)
+    step_ep = step_epochs or max(1, round(lr_step_epochs * n_ep / epochs))  # the same schedule shape for longer runs
+    g = torch.Generator().manual_seed(seed)
+    inputs, objects = data["inp"], data["obj"]
+    per_epoch = max(1, inputs.shape[0] // batch)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_ep * per_epoch, 0.5)
+    state = {"perm": None, "p": 1.0}
+
+    def step(i):
+        e, j = divmod(i, per_epoch)
+        if j == 0:
+            state["perm"] = torch.randperm(inputs.shape[0], generator=g)
+        if intensities and (j == 0 or ir_draw == "batch"):
+            state["p"] = float(intensities[int(torch.randint(len(intensities), (1,), generator=g))])
+        idx = state["perm"][j * batch:(j + 1) * batch]
+        out = net(inputs[idx] * math.sqrt(state["p"]))  # the network: Field -> units -> intensity
+        return aosr.sr_loss(out, objects[idx], S, gamma)
+
+    ol.train.fit(step, net, opt, n_ep * per_epoch, sched, checkpoint=ckpt(name), desc=name, generator=g)
     return net.eval()
 
 
@@ -148,7 +167,15 @@ def ev(net, name, p=1.0):
 
 
 # %% [markdown]
-# ## Training the standard networks (γ = 0, p = 1), one per dataset
+# ## The network, and training the standard networks (γ = 0, p = 1), one per dataset
+#
+# Each unit is a composition of three `optlib` elements acting on a `Field`: a 4f system (`FourF`) whose
+# Fourier plane holds the trainable phase mask inside its square aperture, the image-plane support
+# (`Aperture`) and the Kerr layer (`Kerr`); the network chains ``n_units`` of them and returns the output
+# intensity:
+
+# %%
+print(aosr.AOSRNN(S, seed=seed, init=init).units[0])
 
 # %% tags=["nbval-ignore-output"]
 nets = {name: train(f"std_{name}", aosr.AOSRNN(S, seed=seed, init=init), sets[name]) for name in DS}
@@ -232,10 +259,8 @@ for arg, paper_g in ((100, 2.0), (150, 2.6), (200, 3.0)):
     lp = aosr.NALowPass(s_na.grid, s_na.input_radius)
     d = sets["mnist"]
     dd = dict(obj=d["obj"], inp=aosr.prepare_inputs(d["obj"], lp))
-    net = aosr.AOSRNN(s_na, seed=seed, init=init)
-    aosr.train_sr(net, dd["inp"], dd["obj"], s_na, epochs, batch, lr, 0.0, None, seed, lr_step_epochs,
-                  ckpt(f"na{arg}"), desc=f"NA {arg}")
-    r = aosr.evaluate_sr(net.eval(), aosr.prepare_inputs(d["obj_t"], lp), d["obj_t"], s_na)
+    net = train(f"na{arg}", aosr.AOSRNN(s_na, seed=seed, init=init), dd, step_epochs=lr_step_epochs)
+    r = aosr.evaluate_sr(net, aosr.prepare_inputs(d["obj_t"], lp), d["obj_t"], s_na)
     cur = aosr.linear_psnr_curve(d["obj_t"], s_na)
     na_gain[arg] = (1e6 / s_na.input_cutoff, aosr.effective_resolution(r["psnr_in"], cur) / aosr.effective_resolution(r["psnr"], cur), paper_g)
 
@@ -257,9 +282,8 @@ results.claim("na_trend", "The resolution gain grows as the input NA falls", gai
 
 # %%
 d = sets["mnist"]
-ledger = []
 with torch.no_grad():
-    out64 = nets["mnist"].double()(d["inp_t"][:64].to(torch.complex128), ledger)
+    ledger, out64 = aosr.ledger(nets["mnist"].double(), d["inp_t"][:64].to(torch.complex128))
 nets["mnist"].float()
 tot = aosr.energy_ledger(ledger)
 closure = float(((tot["in"] - tot["fourier_loss"] - tot["support_loss"] - out64.sum(dim=(-2, -1))).abs() / tot["in"]).max())

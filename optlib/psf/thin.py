@@ -28,14 +28,17 @@ from ..sources import plane_wave, point_source
 
 def thin_element_psf(elements: Sequence, grid: Grid, sensor: Grid, z, wavelengths, depths=None, angle=0.0,
                      method: str = "fresnel", padding: float = 2.0, normalize: bool = True, check: bool = True,
-                     dtype=torch.complex64, device=None) -> torch.Tensor:
+                     dtype=torch.complex64, device=None, oversample: int = 3) -> torch.Tensor:
     """PSFs of a stack of thin ``elements`` (callables Field -> Field, e.g. :class:`~optlib.elements.DOE`,
     :class:`~optlib.elements.Aperture`, :class:`~optlib.elements.ThinLens`) sampled on ``grid``, for points at
     ``depths`` (m, ``(D,)``; a tensor requiring grad makes the PSFs differentiable in depth; ``None``: a plane
     wave at field ``angle``) and ``wavelengths`` (m, ``(C,)``), on the positioned pixel grid ``sensor`` ``z``
     metres behind the elements (e.g. ``grid.pixels(factor, n)``). Returns ``(D, C, H, W)`` (``(C, H, W)``
     without depths): the power per pixel, normalised to sum 1 per PSF with ``normalize``. The precision
-    follows ``dtype``; ``method`` and ``padding`` go to :func:`~optlib.propagation.propagate`."""
+    follows ``dtype``; ``method`` and ``padding`` go to :func:`~optlib.propagation.propagate`. The same-grid
+    methods (``"fresnel"``, ``"asm"``) need ``grid``'s samples to tile the sensor's pixels; ``"fresnel1"``,
+    ``"fraunhofer"`` and ``"rs"`` evaluate the field directly on ``oversample`` x ``oversample`` sub-samples of
+    each pixel (any grid pitch; one wavelength at a time for the first two)."""
     wl = as_wavelength(wavelengths, device=device).reshape(-1)
     if depths is None:
         if wl.numel() == 1:
@@ -51,8 +54,10 @@ def thin_element_psf(elements: Sequence, grid: Grid, sensor: Grid, z, wavelength
         u = point_source(grid, d, wl, dtype=dtype, device=device)
     for el in elements:
         u = el(u)
-    kw = {"padding": padding} if method in ("asm", "fresnel", "auto") else {}
-    out = propagate(u, z, method=method, check=check, **kw)
+    if method in ("asm", "fresnel", "auto"):
+        out = propagate(u, z, method=method, check=check, padding=padding)
+    else:
+        out = propagate(u, z, method=method, check=check, output_grid=sensor.subdivided(oversample))
     P = pixelate(out, sensor)
     return P / P.sum((-2, -1), keepdim=True) if normalize else P
 

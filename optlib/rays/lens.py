@@ -161,7 +161,7 @@ class SequentialLens:
 
     # --- real rays ----------------------------------------------------------------------------------
     @staticmethod
-    def _direction(angle, dtype, device):
+    def direction(angle, dtype, device):
         """Unit direction of a collimated beam at field ``angle`` (rad): a number (in the y-z plane) or a
         pair (theta_x, theta_y) with direction proportional to (tan theta_x, tan theta_y, 1)."""
         ax, ay = (0.0, float(angle)) if not isinstance(angle, (tuple, list)) else (float(angle[0]), float(angle[1]))
@@ -178,13 +178,13 @@ class SequentialLens:
     def collimated(self, wavelength: float, radius: float, n_side: int = 64, angle=0.0,
                    dtype=torch.float64, device=None) -> Rays:
         """A square grid of parallel rays within ``radius`` (m) at field ``angle`` (rad, see
-        ``_direction``), starting on the plane 1 mm before the first vertex, centred on the axis (no aiming;
+        ``direction``), starting on the plane 1 mm before the first vertex, centred on the axis (no aiming;
         see :meth:`aimed` for rays that fill the stop)."""
         x, y = self._disc_grid(n_side, dtype, device)
         x, y = x * radius, y * radius
         z0 = _f(self.surfaces[0].z) - 1e-3
         o = torch.stack([x, y, torch.full_like(x, z0)], -1)
-        d = self._direction(angle, dtype, device).expand_as(o).clone()
+        d = self.direction(angle, dtype, device).expand_as(o).clone()
         return Rays(o, d, wavelength, self._plane_wave_opl(o, d, wavelength))
 
     def _plane_wave_opl(self, o, d, wavelength):
@@ -207,7 +207,7 @@ class SequentialLens:
         """Rays through points ``uv`` (N, 2) on the plane ``z_start``: parallel at ``angle`` or from
         ``source`` (x, y, z)."""
         if source is None:
-            d = self._direction(angle, dtype, device).expand(uv.shape[0], 3)
+            d = self.direction(angle, dtype, device).expand(uv.shape[0], 3)
             o = torch.cat([uv, torch.full_like(uv[:, :1], z_start)], -1)
             return o, d.clone()
         src = torch.tensor([float(v) for v in source], dtype=dtype, device=device).expand(uv.shape[0], 3)
@@ -231,7 +231,7 @@ class SequentialLens:
         # paraxial guess: the entrance-pupil point, carried back to the start plane along the chief direction
         r_ep, z_ep = par["entrance_pupil_radius"], par["entrance_pupil_z"]
         if source is None:
-            d0 = self._direction(angle, dtype, device)
+            d0 = self.direction(angle, dtype, device)
             uv = pupil * r_ep + (d0[:2] / d0[2]) * (z_start - z_ep)
         else:
             sx, sy, sz = (float(v) for v in source)
