@@ -29,6 +29,19 @@ def seed_everything(seed: int) -> torch.Generator:
     return g
 
 
+def randn(shape, like: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """Standard normal noise of ``shape`` with ``like``'s dtype and device, drawn on ``generator``'s device (a CPU
+    generator stays reproducible whatever device the model runs on) and moved to ``like``'s."""
+    dev = generator.device if generator is not None else like.device
+    return torch.randn(shape, generator=generator, dtype=like.dtype, device=dev).to(like.device)
+
+
+def rand(shape, like: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """Uniform [0, 1) noise, as :func:`randn`."""
+    dev = generator.device if generator is not None else like.device
+    return torch.rand(shape, generator=generator, dtype=like.dtype, device=dev).to(like.device)
+
+
 def default_device(prefer: Optional[str] = None) -> torch.device:
     """``prefer`` if given, else CUDA when available, else CPU (never hard-coded)."""
     if prefer:

@@ -204,14 +204,14 @@ class EDOF(nn.Module):
         used, inv = torch.unique(depth_idx, return_inverse=True)
         P = self.G.psfs(el, [self.G.depths[int(i)] for i in used], check=False)  # optics: (D', C, p, p)
         B, C, H, W = images.shape
-        rows = torch.arange(H) // (H // 3)
-        bands = images[:, None] * (rows[None, :] == torch.arange(3)[:, None]).to(images.dtype)[None, :, None, :, None]
+        rows = torch.arange(H, device=images.device) // (H // 3)
+        in_band = rows[None, :] == torch.arange(3, device=images.device)[:, None]
+        bands = images[:, None] * in_band.to(images.dtype)[None, :, None, :, None]
         # each band's PSF, gathered by a one-hot product (bitwise reproducible; indexing's backward is not)
         onehot = nn.functional.one_hot(inv.flatten(), len(used)).to(P.dtype)
         Psel = (onehot @ P.flatten(1)).reshape(*inv.shape, *P.shape[1:])
         blurred = ol.fftconv2d(bands, Psel.to(images.dtype)).sum(1)  # light from each band spreads freely
-        noisy = blurred + sigma.reshape(-1, 1, 1, 1) * torch.randn(blurred.shape, generator=generator,
-                                                                   dtype=blurred.dtype)
+        noisy = blurred + sigma.reshape(-1, 1, 1, 1) * ol.train.randn(blurred.shape, blurred, generator)
         return self.wiener(noisy, self.target_psf(el).to(images.dtype)), noisy
 
 
@@ -476,7 +476,7 @@ class SR(nn.Module):
     def forward(self, hr, sigma, generator=None):
         P = G.psfs(self.element, [G.focus], [550e-9], check=False)[0]
         low = ol.pixel_integrate(ol.fftconv2d(hr, P.to(hr.dtype)), self.scale) / self.scale ** 2
-        low = low + sigma * torch.randn(low.shape, generator=generator)
+        low = low + sigma * ol.train.randn(low.shape, low, generator)
         return self.net(low), low
 
 

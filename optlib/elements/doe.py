@@ -65,10 +65,11 @@ def quantize(height: torch.Tensor, levels: int, h_max: float, wrap: bool = True)
 def fabrication_noise(height: torch.Tensor, tolerance: float, kind: str = "uniform",
                       generator: Optional[torch.Generator] = None) -> torch.Tensor:
     """Add height errors: uniform in [-tol, tol] (the Sitzmann et al. code's +-20 nm) or Gaussian std tol (m)."""
+    from ..train import rand, randn
     if kind == "uniform":
-        n = (torch.rand(height.shape, generator=generator, dtype=height.dtype, device=height.device) * 2 - 1)
+        n = rand(height.shape, height, generator) * 2 - 1
     elif kind == "gaussian":
-        n = torch.randn(height.shape, generator=generator, dtype=height.dtype, device=height.device)
+        n = randn(height.shape, height, generator)
     else:
         raise ValueError(f"kind must be 'uniform' or 'gaussian', got {kind!r}")
     return height + tolerance * n

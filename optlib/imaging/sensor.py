@@ -89,13 +89,15 @@ class Sensor(nn.Module):
         self.noise, self.quantize = noise, quantize
 
     def forward(self, electrons: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        from ..train import randn
         e = electrons.clamp(min=0)
         if self.noise == "poisson":
-            e = torch.poisson(e.detach(), generator=generator) + (e - e.detach())
+            src = e.detach() if generator is None else e.detach().to(generator.device)
+            e = torch.poisson(src, generator=generator).to(e.device) + (e - e.detach())
         elif self.noise == "gaussian":
-            e = e + torch.sqrt(e + 1e-12) * torch.randn(e.shape, generator=generator, dtype=e.dtype, device=e.device)
+            e = e + torch.sqrt(e + 1e-12) * randn(e.shape, e, generator)
         if self.noise is not None and self.read_noise > 0:
-            e = e + self.read_noise * torch.randn(e.shape, generator=generator, dtype=e.dtype, device=e.device)
+            e = e + self.read_noise * randn(e.shape, e, generator)
         levels = 2 ** self.bit_depth - 1
         dn = (e / self.full_well * levels).clamp(0, levels)
         if self.quantize:

@@ -39,6 +39,9 @@ def thin_element_psf(elements: Sequence, grid: Grid, sensor: Grid, z, wavelength
     methods (``"fresnel"``, ``"asm"``) need ``grid``'s samples to tile the sensor's pixels; ``"fresnel1"``,
     ``"fraunhofer"`` and ``"rs"`` evaluate the field directly on ``oversample`` x ``oversample`` sub-samples of
     each pixel (any grid pitch; one wavelength at a time for the first two)."""
+    if device is None:  # follow the elements' tensors
+        device = next((t.device for el in elements if isinstance(el, torch.nn.Module)
+                       for t in list(el.parameters()) + list(el.buffers())), None)
     wl = as_wavelength(wavelengths, device=device).reshape(-1)
     if depths is None:
         if wl.numel() == 1:
