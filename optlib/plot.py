@@ -12,7 +12,8 @@ def to_np(x):
 
 
 def extent_um(grid):
-    """``imshow`` extent (left, right, bottom, top) in micrometres for a Grid."""
+    """``imshow`` extent (left, right, bottom, top) in micrometres for a Grid, measured from its origin (a PSF
+    window on a chief ray is shown about its centre)."""
     H, W = grid.shape
     x0 = -(W // 2) * grid.dx
     y0 = -(H // 2) * grid.dy
@@ -31,7 +32,7 @@ def show(ax, img, grid=None, title=None, cmap="inferno", log=False, colorbar=Fal
     if title:
         ax.set_title(title, fontsize=9)
     if grid is not None:
-        ax.set_xlabel("x (um)", fontsize=8)
+        ax.set_xlabel("x (um)" if grid.origin == (0.0, 0.0) else "x - x0 (um)", fontsize=8)
     else:
         ax.set_xticks([])
         ax.set_yticks([])

@@ -64,3 +64,13 @@ def test_ray_benchmark_script_runs_quick(tmp_path):
     rows = bench.main(["--quick", "--json", str(tmp_path / "r.json")])
     assert rows["trace"]["rays_per_s"] > 0 and rows["trace_backward"]["rays_per_s"] > 0
     assert rows["psf_0deg"]["ncc_vs_converged"] > 0.99 and 0.9 < rows["psf_0deg"]["sum"] < 1.01
+
+
+def test_meta_benchmark_script_runs_quick(tmp_path):
+    import importlib.util
+    from pathlib import Path
+    spec = importlib.util.spec_from_file_location("bench_meta", Path(__file__).parents[1] / "benchmarks" / "bench_meta.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = bench.main(["--quick", "--json", str(tmp_path / "m.json")])
+    assert all(v["forward_s"] > 0 and v["floor_s"] > 0 for v in out.values())

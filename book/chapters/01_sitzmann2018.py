@@ -311,10 +311,7 @@ fig, axes = plt.subplots(len(depths_m), len(names), figsize=(1.6 * len(names), 1
 for j, name in enumerate(names):
     P = psfs_all[name]
     for i in range(len(depths_m)):
-        rgb = (P[i] / P[i].amax((-2, -1), keepdim=True)).clamp(0, 1) ** 0.5
-        axes[i, j].imshow(rgb.permute(1, 2, 0).numpy())
-        axes[i, j].set_xticks([])
-        axes[i, j].set_yticks([])
+        ol.plot.show(axes[i, j], (P[i] / P[i].amax((-2, -1), keepdim=True)).clamp(0, 1) ** 0.5)
         if i == 0:
             axes[i, j].set_title(name.replace(" (", "\n("), fontsize=7)
         if j == 0:
@@ -335,11 +332,7 @@ ax.legend(fontsize=6)
 ax.set_title("Reconstruction PSNR over depth")
 ax = axes[1]
 h = systems["optimised DOE (exp. 1)"].element.height().detach() * G.aperture
-im = ax.imshow((h / ol.um).numpy(), cmap="viridis")
-ax.set_title("Optimised DOE height (um)")
-plt.colorbar(im, ax=ax, fraction=0.046)
-ax.set_xticks([])
-ax.set_yticks([])
+ol.plot.show(ax, h / ol.um, title="Optimised DOE height (um)", cmap="viridis", colorbar=True)
 plt.tight_layout()
 plt.show()
 
@@ -351,19 +344,14 @@ img = test[:1]
 cols = ["Fresnel lens (550 nm)", "cubic phase plate", "refractive lens", "optimised DOE (exp. 1)",
         "optimised Zernike (exp. 2)"]
 fig, axes = plt.subplots(1, len(cols) + 1, figsize=(2.0 * (len(cols) + 1), 2.3))
-axes[0].imshow(img[0].permute(1, 2, 0).numpy())
-axes[0].set_title("ground truth", fontsize=7)
+ol.plot.show(axes[0], img[0], title="ground truth")
 for ax, name in zip(axes[1:], cols):
     m = systems[name]
     with torch.no_grad():
         noisy, _ = E.sensor_images(m, img, eval_noise, seed=7)
         rec = m.wiener(noisy[0], m.target_psf()).clamp(0, 1)
     v = float(ol.metrics.psnr(rec[..., c:-c, c:-c], img[..., c:-c, c:-c]))
-    ax.imshow(rec[0].permute(1, 2, 0).numpy())
-    ax.set_title(f"{name}\n{v:.1f} dB", fontsize=7)
-for ax in axes:
-    ax.set_xticks([])
-    ax.set_yticks([])
+    ol.plot.show(ax, rec[0], title=f"{name}\n{v:.1f} dB")
 plt.tight_layout()
 plt.show()
 
@@ -416,15 +404,9 @@ fig, axes = plt.subplots(1, 3, figsize=(7.5, 2.6))
 for ax, (P, name) in zip(axes[:2], ((P_f, "Fresnel lens (550 nm)"), (P_o, "optimised (exp. 3)"))):
     cc = psf_px // 2
     crop = P[:, cc - 12:cc + 13, cc - 12:cc + 13]
-    ax.imshow(((crop / crop.amax((-2, -1), keepdim=True)) ** 0.5).permute(1, 2, 0).numpy())
-    ax.set_title(name, fontsize=8)
-    ax.set_xticks([])
-    ax.set_yticks([])
-im = axes[2].imshow((focus_el.height().detach() * G3.aperture / ol.um).numpy(), cmap="viridis")
-axes[2].set_title("optimised height (um)", fontsize=8)
-axes[2].set_xticks([])
-axes[2].set_yticks([])
-plt.colorbar(im, ax=axes[2], fraction=0.046)
+    ol.plot.show(ax, (crop / crop.amax((-2, -1), keepdim=True)) ** 0.5, title=name)
+ol.plot.show(axes[2], focus_el.height().detach() * G3.aperture / ol.um, title="optimised height (um)", cmap="viridis",
+             colorbar=True)
 plt.tight_layout()
 plt.show()
 
@@ -538,10 +520,7 @@ for s_ in sr_scales:
 fig, axes = plt.subplots(1, 4, figsize=(8, 2.3))
 for ax, (im_, title) in zip(axes, ((test_g[0, 0], "ground truth"), (lr_l[0, 0], f"sensor (x{sr_scales[-1]})"),
                                    (out_l[0, 0].clamp(0, 1), "lens + CNN"), (out_o[0, 0].clamp(0, 1), "optimised + CNN"))):
-    ax.imshow(im_.numpy(), cmap="gray", vmin=0, vmax=1)
-    ax.set_title(title, fontsize=8)
-    ax.set_xticks([])
-    ax.set_yticks([])
+    ol.plot.show(ax, im_, title=title, cmap="gray", vmin=0, vmax=1)
 plt.tight_layout()
 plt.show()
 
