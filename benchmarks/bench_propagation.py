@@ -70,6 +70,52 @@ def bench(n: int, pairs: int, backward: bool):
     return statistics.median(ratios), statistics.median(t_ours), statistics.median(t_floor)
 
 
+def _peak_case(mode: str, n: int, hfile: str):
+    """Peak resident memory (MB above the process's start) of one angular-spectrum forward + backward at n x n,
+    padding 2, complex64, first call (the transfer-function build and the FFT checks included): optlib, or the
+    bare floor with the same transfer function read from ``hfile`` (its memory counted)."""
+    import os
+
+    def status(key):
+        for line in open(f"/proc/{os.getpid()}/status"):
+            if line.startswith(key):
+                return int(line.split()[1]) / 1024
+
+    g = ol.Grid(n, 2e-6)
+    wl = 500e-9
+    z = 0.2 * 2 * n * g.dx ** 2 / wl
+    u0 = torch.randn(n, n, dtype=torch.complex64, generator=torch.Generator().manual_seed(0))
+    if mode == "build":
+        H = transfer_function("asm", (2 * n, 2 * n), g.pitch, torch.tensor(wl, dtype=torch.float64), z, "cpu",
+                              torch.complex64)
+        torch.save(H, hfile)
+        return 0.0
+    base = status("VmRSS")
+    u = u0.clone().requires_grad_()
+    if mode == "optlib":
+        ol.asm(ol.Field(u, g, wl), z).u.abs().square().sum().backward()
+    else:
+        H = torch.load(hfile, weights_only=True)
+        floor_forward(u, H).abs().square().sum().backward()
+    return status("VmHWM") - base
+
+
+def memory(n: int):
+    """(optlib peak MB, floor peak MB), each measured in a fresh process."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    hfile = os.path.join(tempfile.gettempdir(), f"_bench_H_{n}.pt")
+    out = {}
+    for mode in ("build", "floor", "optlib"):
+        r = subprocess.run([sys.executable, __file__, "--mem-case", mode, str(n), hfile], capture_output=True,
+                           text=True, check=True)
+        out[mode] = float(r.stdout.strip().splitlines()[-1])
+    os.remove(hfile)
+    return out["optlib"], out["floor"]
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048])
@@ -77,7 +123,12 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="tiny sizes, for the test suite")
     ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--mem-case", nargs=3, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
+    if a.mem_case:
+        torch.set_num_threads(a.threads)
+        print(_peak_case(a.mem_case[0], int(a.mem_case[1]), a.mem_case[2]))
+        return None
     torch.set_num_threads(a.threads)
     sizes, pairs = ([64], 3) if a.quick else (a.sizes, a.pairs)
     rows = []
@@ -88,6 +139,11 @@ def main(argv=None):
             r, to, tf = bench(n, pairs, bw)
             rows.append({"n": n, "backward": bw, "ratio": r, "optlib_s": to, "floor_s": tf})
             print(f"{n:>6} {'forward+backward' if bw else 'forward':>17} {1e3 * to:>12.1f} {1e3 * tf:>11.1f} {r:>6.2f}")
+    n_mem = 64 if a.quick else max(sizes)
+    mo, mf = memory(n_mem)
+    rows.append({"n": n_mem, "memory_optlib_MB": mo, "memory_floor_MB": mf, "memory_ratio": mo / mf})
+    print(f"peak memory, forward + backward at N = {n_mem} (first call, fresh process): optlib {mo:.0f} MB, floor "
+          f"{mf:.0f} MB (with its transfer function), ratio {mo / mf:.2f} (goal <= 1.1)")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(rows, f, indent=1)

@@ -40,34 +40,34 @@ plt.rcParams.update({"figure.dpi": 90, "font.size": 9})
 # %% [markdown]
 # ## The parts
 
-# %%
-fig, ax = plt.subplots(figsize=(11, 4.6))
+# %% tags=["remove-input"]
+fig, ax = plt.subplots(figsize=(11, 4.2))
 ax.set_xlim(0, 11)
-ax.set_ylim(0, 4.6)
+ax.set_ylim(0.2, 4.5)
 ax.axis("off")
 
 
 def box(x, y, w, h, title, body, color):
     ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.05", fc=color, ec="0.3", lw=1))
-    ax.text(x + w / 2, y + h - 0.18, title, ha="center", va="top", weight="bold")
-    ax.text(x + w / 2, y + h - 0.5, body, ha="center", va="top", fontsize=7.5, linespacing=1.35)
+    ax.text(x + w / 2, y + h - 0.15, title, ha="center", va="top", weight="bold", fontsize=11)
+    ax.text(x + w / 2, y + h - 0.5, body, ha="center", va="top", fontsize=9, linespacing=1.35)
 
 
 def arrow(x0, y0, x1, y1, label=""):
     ax.add_patch(FancyArrowPatch((x0, y0), (x1, y1), arrowstyle="-|>", mutation_scale=12, lw=1.2, color="0.25"))
     if label:
-        ax.text((x0 + x1) / 2, (y0 + y1) / 2 + 0.08, label, ha="center", va="bottom", fontsize=7, color="0.25")
+        ax.text((x0 + x1) / 2, (y0 + y1) / 2 + 0.08, label, ha="center", va="bottom", fontsize=8, color="0.25")
 
 
 box(0.1, 2.7, 2.0, 1.7, "sources", "point_source\nplane_wave\n(Fields)", "#dbeafe")
-box(0.1, 0.3, 2.0, 2.1, "rays", "SequentialLens.trace\nRays.to_plane / .through(DOE)\npupil_rays (exit pupil)\nrays.to_field (splat)", "#fde68a")
+box(0.1, 0.3, 2.0, 2.1, "rays", "SequentialLens.trace\nRays.to_plane,\nRays.through(DOE)\npupil_rays (exit pupil)\nrays.to_field", "#fde68a")
 box(2.6, 1.5, 1.9, 1.6, "Field on a Grid", "u, wavelength(s),\ncarrier (tilt);\nGrid: shape, pitch,\norigin", "#e9d5ff")
 box(5.0, 2.7, 2.2, 1.7, "elements", "DOE (pixelated; phase and\nlocal grating for rays)\nThinLens, Aperture,\nPhaseMask, FourF, Kerr", "#dcfce7")
 box(5.0, 0.3, 2.2, 2.1, "propagation", "asm (carrier, window shift)\nfresnel, fresnel1\nfocal_plane (any output\ngrid: mdft), rs\nall FFTs guarded (ol.fft)", "#fee2e2")
 box(7.8, 1.5, 1.5, 1.6, "imaging", "pixelate\nSensor (noise)\nfftconv2d\nrender_varying", "#cffafe")
 box(9.6, 1.5, 1.3, 1.6, "nn", "Wiener\nSRNet\nDepthNet\nOpticalConv2d", "#f5f5f4")
 arrow(2.1, 3.4, 2.6, 2.7)
-arrow(2.1, 1.4, 2.6, 1.9, "to_field")
+arrow(2.1, 1.4, 2.6, 1.9)
 arrow(4.5, 2.6, 5.0, 3.3)
 arrow(5.0, 2.9, 4.5, 2.45)
 arrow(4.5, 2.0, 5.0, 1.4)
@@ -75,11 +75,18 @@ arrow(5.0, 1.0, 4.5, 1.7)
 arrow(7.2, 1.4, 7.8, 2.0)
 arrow(7.2, 3.4, 7.8, 2.7)
 arrow(9.3, 2.3, 9.6, 2.3)
-ax.text(5.5, 0.02, "PSF models (optlib.psf), one lens and one DOE each: thin element = sources -> elements -> fresnel -> "
-        "pixelate;  pupil = pupil_rays -> pupil_field -> focal_plane (mdft) -> pixelate;\nHuygens = pupil_rays -> "
-        "every ray a source -> pixelate;  ray-wave = rays -> to_plane -> to_field -> DOE -> asm (tilted) -> "
-        "pixelate;  geometric = rays -> through(DOE) -> histogram", ha="center", va="bottom", fontsize=7)
 plt.show()
+
+# %% [markdown]
+# The point-spread-function models of `optlib.psf`, each a composition of these parts:
+#
+# | model | composition |
+# |---|---|
+# | thin element | `point_source` / `plane_wave` -> elements -> `fresnel` (or `fresnel1` onto the window) -> `pixelate` |
+# | pupil | `pupil_rays` (traced rays on the exit-pupil sphere) -> `pupil_field` -> `focal_plane`'s matrix DFT -> `pixelate` |
+# | Huygens | `pupil_rays` -> every ray a secondary source on the window -> `pixelate` |
+# | ray-wave | traced rays -> `Rays.to_plane` -> `rays.to_field` (carrier kept) -> DOE -> tilted `asm` -> `pixelate` |
+# | geometric | traced rays -> `Rays.through(DOE)` (local grating) -> `to_plane` -> histogram |
 
 # %% [markdown]
 # ## One lens, one DOE, a PSF four ways

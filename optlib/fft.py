@@ -36,7 +36,7 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 
-__all__ = ["fft2", "ifft2", "rfft2", "irfft2", "fft2c", "ifft2c", "FFTError", "verdicts", "clear_verdicts"]
+__all__ = ["fft2", "ifft2", "rfft2", "irfft2", "fft2c", "ifft2c", "FFTError", "verdicts", "clear_verdicts", "prepare"]
 
 _NORMS = ("backward", "ortho", "forward")
 _VERDICTS: Dict[tuple, str] = {}
@@ -104,12 +104,6 @@ def _run(path: str, op: str, x: torch.Tensor, s, norm: str) -> torch.Tensor:
 _N_BINS = 6  # sampled frequencies (or output samples) per axis checked against the direct sum
 
 
-def _fit(x: torch.Tensor, H: int, W: int) -> torch.Tensor:
-    """The signal a transform with output size (H, W) acts on: ``x`` cropped or zero-padded at the end."""
-    x = x[..., :H, :W]
-    return torch.nn.functional.pad(x, (0, W - x.shape[-1], 0, H - x.shape[-2]))
-
-
 def _bins(n: int, gen: torch.Generator) -> torch.Tensor:
     """Indices to check along an axis of ``n``: 0, 1, the last, and random others."""
     fixed = torch.tensor(sorted({0, min(1, n - 1), n - 1}))
@@ -117,14 +111,28 @@ def _bins(n: int, gen: torch.Generator) -> torch.Tensor:
     return torch.unique(torch.cat([fixed, rand]))
 
 
-def _direct(x: torch.Tensor, ky: torch.Tensor, kx: torch.Tensor, H: int, W: int, sign: float) -> torch.Tensor:
-    """sum_{m,n} x[m, n] exp(sign 2 pi i (k m / H + l n / W)) at the bins (ky, kx): two small matrix products,
-    O(H W K) in float64 (an independent reference: no FFT involved)."""
-    m = torch.arange(H, dtype=torch.float64)
-    n = torch.arange(W, dtype=torch.float64)
-    Ey = torch.polar(torch.ones(len(ky), H, dtype=torch.float64), sign * 2 * math.pi * torch.outer(ky.double(), m) / H)
-    Ex = torch.polar(torch.ones(W, len(kx), dtype=torch.float64), sign * 2 * math.pi * torch.outer(n, kx.double()) / W)
-    return Ey @ x.to(torch.complex128) @ Ex
+def _phasors(k: torch.Tensor, n: int, length: int, sign: float) -> torch.Tensor:
+    """exp(sign 2 pi i k j / length) for the bins k (K,) and sample indices j < n: (K, n), float64."""
+    j = torch.arange(n, dtype=torch.float64)
+    return torch.polar(torch.ones(len(k), n, dtype=torch.float64), sign * 2 * math.pi * torch.outer(k.double(), j) / length)
+
+
+def _direct(x: torch.Tensor, ky: torch.Tensor, kx: torch.Tensor, H: int, W: int, sign: float,
+            weights: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """sum_{m,n} w[n] x[m, n] exp(sign 2 pi i (k m / H + l n / W)) at the bins (ky, kx), for a 2-D ``x`` that the
+    transform zero-pads (or crops) to (H, W): two small matrix products in float64, O(H W K), over blocks of
+    rows so that no full-size copy is made (an independent reference: no FFT involved)."""
+    h, w = min(H, x.shape[0]), min(W, x.shape[1])
+    Ex = _phasors(kx, w, W, sign).T                                         # (w, Kx)
+    if weights is not None:
+        Ex = Ex * weights[:w, None]
+    acc = torch.zeros(len(ky), len(kx), dtype=torch.complex128)
+    step = max(1, _CHUNK // max(w, 1))
+    for r in range(0, h, step):
+        rows = x[r:min(h, r + step), :w].to(torch.complex128)
+        Ey = _phasors(ky, r + rows.shape[0], H, sign)[:, r:]                 # (Ky, rows)
+        acc = acc + Ey @ (rows @ Ex)
+    return acc
 
 
 def _test_input(op: str, shape, dtype, s) -> torch.Tensor:
@@ -144,20 +152,32 @@ def _test_input(op: str, shape, dtype, s) -> torch.Tensor:
     return x
 
 
+_CHUNK = 1 << 20  # elements per partial sum: the checks' temporaries stay small whatever the transform's size
+
+
+def _flat_real(t: torch.Tensor) -> torch.Tensor:
+    return (torch.view_as_real(t) if t.is_complex() else t.unsqueeze(-1)).reshape(-1, 2 if t.is_complex() else 1)
+
+
 def _power(t: torch.Tensor) -> float:
-    """sum |t|^2."""
-    t = torch.view_as_real(t) if t.is_complex() else t
-    return float(torch.sum(t * t))  # torch sums in cascade: accurate far below the tolerances
+    """sum |t|^2, in chunks (each summed by torch's cascade, accumulated in float64)."""
+    f = _flat_real(t)
+    return sum(float(f[i:i + _CHUNK].square().sum()) for i in range(0, f.shape[0], _CHUNK))
 
 
 def _inner(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Re sum conj(a) b."""
+    """Re sum conj(a) b, in chunks (a real tensor against a complex one: its real part)."""
     if a.is_complex() != b.is_complex():
         a = a.real if a.is_complex() else a
         b = b.real if b.is_complex() else b
-    if a.is_complex():
-        a, b = torch.view_as_real(a), torch.view_as_real(b)
-    return float(torch.sum(a * b))
+    fa, fb = _flat_real(a), _flat_real(b)
+    return sum(float((fa[i:i + _CHUNK] * fb[i:i + _CHUNK]).sum()) for i in range(0, fa.shape[0], _CHUNK))
+
+
+def _weighted_power(w: torch.Tensor, t: torch.Tensor) -> float:
+    """sum w |t|^2 for a real ``w`` of ``t``'s shape, in chunks."""
+    f, fw = _flat_real(t), w.reshape(-1)
+    return sum(float((fw[i:i + _CHUNK, None] * f[i:i + _CHUNK].square()).sum()) for i in range(0, f.shape[0], _CHUNK))
 
 
 def _forward_error(op: str, x: torch.Tensor, y: torch.Tensor, s, norm: str, gen) -> float:
@@ -169,7 +189,7 @@ def _forward_error(op: str, x: torch.Tensor, y: torch.Tensor, s, norm: str, gen)
     x0 = x[idx].to("cpu")
     if op in ("fft2", "ifft2", "rfft2"):
         ky, kx = _bins(H, gen), _bins(y.shape[-1], gen)
-        ref = scale * _direct(_fit(x0, H, W), ky, kx, H, W, -1.0 if op != "ifft2" else 1.0)
+        ref = scale * _direct(x0, ky, kx, H, W, -1.0 if op != "ifft2" else 1.0)
         got = y[idx][ky.to(y.device)][:, kx.to(y.device)].to("cpu", torch.complex128)
         err = float((got - ref).abs().max() / ref.abs().max().clamp_min(1e-300))
         if op != "rfft2":  # Parseval: sum |y|^2 = scale^2 N sum |x|^2 (zero padding keeps it; cropping does not)
@@ -182,11 +202,7 @@ def _forward_error(op: str, x: torch.Tensor, y: torch.Tensor, s, norm: str, gen)
     if W % 2 == 0:
         c[W // 2] = 1.0
     my, mx = _bins(H, gen), _bins(W, gen)
-    m = torch.arange(H, dtype=torch.float64)
-    l = torch.arange(x0.shape[-1], dtype=torch.float64)
-    Ey = torch.polar(torch.ones(len(my), H, dtype=torch.float64), 2 * math.pi * torch.outer(my.double(), m) / H)
-    Ex = torch.polar(torch.ones(len(l), len(mx), dtype=torch.float64), 2 * math.pi * torch.outer(l, mx.double()) / W)
-    ref = scale * (Ey @ (x0.to(torch.complex128) * c) @ Ex).real
+    ref = scale * _direct(x0, my, mx, H, W, 1.0, weights=c).real
     got = y[idx][my.to(y.device)][:, mx.to(y.device)].to("cpu", torch.float64)
     return float((got - ref).abs().max() / ref.abs().max().clamp_min(1e-300))
 
@@ -205,30 +221,58 @@ def _passes(path: str, op: str, shape, dtype, device, s, norm: str, contiguous: 
                 x = x.transpose(-1, -2).contiguous().transpose(-1, -2)
             x = x.detach().requires_grad_(True)
             y = _run(path, op, x, s, norm)
+            err_f = _forward_error(op, x_cpu, y.detach(), s, norm, gen)
             # backward: the adjoint identity Re<A x, g> = Re<x, A^H g>, with g correlated with y so that a
-            # wrongly scaled gradient changes the two sides by O(1) (a random g would hide it in noise)
+            # wrongly scaled gradient changes the two sides by O(1) (a random g would hide it in noise);
+            # g = wobble * y is formed in y's own storage (an FFT's backward does not need its output), so the
+            # check holds x, y and the gradient at most: no more memory than the transform's own backward
             wobble = 1 + 0.5 * torch.rand(y.shape, generator=gen, dtype=real_dtype).to(device)
-            g = y.detach() * wobble
+            yd = y.detach()
+            p_y = _power(yd)
+            lhs = _weighted_power(wobble, yd)  # Re<g, y> with g = wobble * y
+            g = yd.mul_(wobble)
+            del wobble
+            p_g = _power(g)
             (gx,) = torch.autograd.grad(y, x, g)
+            del y, yd, g
+            rhs = _inner(gx.detach(), x.detach())
+            del gx
     except RuntimeError as e:  # an implementation that fails to run here has not passed
         return False, f"raised {type(e).__name__}: {str(e).splitlines()[0]}"
-    y, x, gx = y.detach(), x.detach(), gx.detach()
-    err_f = _forward_error(op, x_cpu, y, s, norm, gen)
-    lhs, rhs = _inner(g, y), _inner(gx, x)
-    err_b = abs(lhs - rhs) / max(math.sqrt(_power(g) * _power(y)), 1e-300)
+    err_b = abs(lhs - rhs) / max(math.sqrt(p_g * p_y), 1e-300)
     ok = err_f <= tol and err_b <= tol * 10 and math.isfinite(err_f) and math.isfinite(err_b)
     return ok, f"forward error {err_f:.2e}, adjoint error {err_b:.2e} (tolerance {tol:g})"
 
 
-def _key(op: str, x: torch.Tensor, s, norm: str) -> tuple:
-    return (op, tuple(x.shape), None if s is None else (int(s[0]), int(s[1])), norm, x.dtype, x.device.type,
-            torch.get_num_threads(), x.is_contiguous())
+def _key(op: str, shape, s, norm: str, dtype, device, contiguous: bool) -> tuple:
+    return (op, tuple(shape), None if s is None else (int(s[0]), int(s[1])), norm, dtype, torch.device(device).type,
+            torch.get_num_threads(), bool(contiguous))
 
 
-def _path(op: str, x: torch.Tensor, s, norm: str) -> str:
-    if x.device.type == "meta":
+def release_memory():
+    """Hand the host allocator's freed memory back to the system (glibc ``malloc_trim``; a no-op elsewhere): after a
+    one-time burst of temporaries (a check, a kernel build) so that it does not stay in the process's footprint."""
+    global _LIBC
+    if _LIBC is None:
+        try:
+            import ctypes
+            import ctypes.util
+            _LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            _LIBC.malloc_trim.argtypes = [ctypes.c_size_t]
+        except (OSError, AttributeError):
+            _LIBC = False
+    if _LIBC:
+        _LIBC.malloc_trim(0)
+
+
+_LIBC = None
+
+
+def _verdict(op: str, shape, s, norm: str, dtype, device, contiguous: bool = True) -> str:
+    device = torch.device(device)
+    if device.type == "meta":
         return "direct"
-    key = _key(op, x, s, norm)
+    key = _key(op, shape, s, norm, dtype, device, contiguous)
     path = _VERDICTS.get(key)
     if path is not None:
         return path
@@ -237,15 +281,29 @@ def _path(op: str, x: torch.Tensor, s, norm: str) -> str:
             return _VERDICTS[key]
         notes = []
         for cand in ("direct", "unscaled", "split"):
-            ok, note = _passes(cand, op, tuple(x.shape), x.dtype, x.device, s, norm, x.is_contiguous())
+            ok, note = _passes(cand, op, tuple(shape), dtype, device, s, norm, contiguous)
+            release_memory()
             notes.append(f"{cand}: {note}")
             if ok:
                 _VERDICTS[key] = cand
                 return cand
-    raise FFTError(f"torch.fft.{op} gives a wrong answer for shape {tuple(x.shape)}, s={s}, norm={norm!r}, "
-                   f"{x.dtype} on {x.device.type} with {torch.get_num_threads()} threads, by every implementation "
+    raise FFTError(f"torch.fft.{op} gives a wrong answer for shape {tuple(shape)}, s={s}, norm={norm!r}, "
+                   f"{dtype} on {device.type} with {torch.get_num_threads()} threads, by every implementation "
                    f"tried ({'; '.join(notes)}). Fix: another dtype (complex128), torch.set_num_threads(1), or a "
                    "padded size; see pytorch/pytorch#169670")
+
+
+def _path(op: str, x: torch.Tensor, s, norm: str) -> str:
+    return _verdict(op, x.shape, s, norm, x.dtype, x.device, x.is_contiguous())
+
+
+def prepare(op: str, shape, dtype, device="cpu", s: Optional[Sequence[int]] = None, norm: str = "backward"):
+    """Check the configuration (``op``, ``shape``, ``s``, ``norm``, ``dtype``, ``device``, this thread count,
+    contiguous input) now, before the caller allocates its own large tensors, so that the one-time check
+    does not add to the caller's peak memory. Later calls with it cost nothing extra."""
+    if op not in ("fft2", "ifft2", "rfft2", "irfft2"):
+        raise ValueError(f"unknown transform {op!r}")
+    _verdict(op, shape, s, norm, dtype, device, True)
 
 
 def _prepare(op: str, x: torch.Tensor, s) -> torch.Tensor:

@@ -105,6 +105,24 @@ def transfer_function(kind: str, shape_pad, pitch, wavelength: torch.Tensor, z, 
             return hit
     g = Grid(shape_pad, pitch)
     gy, gx = g.freqs(device=device, dtype=torch.float64)
+    if cacheable:
+        # plain numbers: build it a block of rows at a time straight into the complex output, so the float64 and
+        # complex128 temporaries are a block's, not the padded grid's (the one-time build no longer sets the peak)
+        H = torch.empty(*wavelength.shape, *shape_pad, dtype=cdtype, device=device)
+        rows = max(1, (1 << 18) // shape_pad[1])  # small blocks: the allocator keeps little of them
+        for r in range(0, shape_pad[0], rows):
+            H[..., r:r + rows, :] = _kernel(kind, gy[r:r + rows], gx, shape_pad, pitch, wavelength, z, device,
+                                           band_limit, carrier, shift, n).to(cdtype)
+        fft.release_memory()
+        _KERNEL_CACHE[key] = H
+        while len(_KERNEL_CACHE) > _KERNEL_CACHE_SIZE:
+            _KERNEL_CACHE.popitem(last=False)
+        return H
+    return _kernel(kind, gy, gx, shape_pad, pitch, wavelength, z, device, band_limit, carrier, shift, n).to(cdtype)
+
+
+def _kernel(kind, gy, gx, shape_pad, pitch, wavelength, z, device, band_limit, carrier, shift, n) -> torch.Tensor:
+    """The transfer function (times 1/N) at the frequencies gy (rows, 1) x gx (1, cols), complex128."""
     wl = wl_view(wavelength.to(device=device, dtype=torch.float64)) / n  # the wavelength in the medium
     zt = torch.as_tensor(z, dtype=torch.float64, device=device)
     if kind == "asm":
@@ -139,12 +157,7 @@ def transfer_function(kind: str, shape_pad, pitch, wavelength: torch.Tensor, z, 
             H = H * ((gx.abs() <= lim_x) & (gy.abs() <= lim_y))
     else:
         raise ValueError(f"unknown transfer function kind {kind!r}; 'asm' or 'fresnel'")
-    H = (H * (1.0 / (shape_pad[0] * shape_pad[1]))).to(cdtype)
-    if cacheable:
-        _KERNEL_CACHE[key] = H
-        while len(_KERNEL_CACHE) > _KERNEL_CACHE_SIZE:
-            _KERNEL_CACHE.popitem(last=False)
-    return H
+    return H * (1.0 / (shape_pad[0] * shape_pad[1]))
 
 
 @functools.lru_cache(maxsize=256)
@@ -188,6 +201,9 @@ def _tf_propagate(field: Field, z, kind: str, padding: float, check: Union[bool,
     out_grid = g.shifted(*shift)
     if zf == 0 and shift == (0.0, 0.0):
         return field
+    full = (*field.u.shape[:-2], *shape_pad)
+    fft.prepare("fft2", full, field.u.dtype, field.u.device)  # the transforms' one-time checks, before the
+    fft.prepare("ifft2", full, field.u.dtype, field.u.device, norm="forward")  # big temporaries exist
     H = transfer_function(kind, shape_pad, g.pitch, field.wavelength, z, field.u.device, field.u.dtype,
                           band_limit, carrier, shift, n)
     need_measure = False
@@ -204,15 +220,16 @@ def _tf_propagate(field: Field, z, kind: str, padding: float, check: Union[bool,
                         raise SamplingError(f"propagate(method={kind!r}): {reason_wl}. Fix: {fix_wl}")
                     need_measure = True
                     reason, fix = reason_wl, fix_wl
-    up = pad_centered(field.u, shape_pad)
-    U = fft.fft2(up)
+    U = fft.fft2(pad_centered(field.u, shape_pad))  # (temporaries are dropped as soon as used: peak memory)
     if need_measure:
         loss = measured_loss(U, H, field.wavelength, Grid(shape_pad, g.pitch), carrier, n)
         if loss > _MEASURED_LOSS_TOL:
             raise SamplingError(
                 f"propagate(method={kind!r}) would drop {loss:.3g} of the field's propagating power outside the "
                 f"correctly sampled band ({reason}). Fix: {fix}. Pass check=False to accept the loss.")
-    out = fft.ifft2(U * H, norm="forward")  # H carries the 1/N
+    U = U * H  # H carries the 1/N
+    out = fft.ifft2(U, norm="forward")
+    del U
     return field.replace(u=crop_centered(out, g.shape), grid=out_grid)
 
 
