@@ -52,7 +52,10 @@ def test_benchmark_script_runs_quick(tmp_path):
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     rows = bench.main(["--quick", "--json", str(tmp_path / "b.json")])
-    assert len(rows) == 2 and all(r["ratio"] > 0 and r["floor_s"] > 0 for r in rows)
+    speed = [r for r in rows if "ratio" in r]
+    assert len(speed) == 2 and all(r["ratio"] > 0 and r["floor_s"] > 0 for r in speed)
+    mem = [r for r in rows if "memory_ratio" in r]
+    assert len(mem) == 1 and mem[0]["memory_optlib_MB"] > 0 and mem[0]["memory_floor_MB"] > 0
 
 
 def test_ray_benchmark_script_runs_quick(tmp_path):
