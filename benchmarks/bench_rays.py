@@ -111,10 +111,32 @@ def case_psf(deg: float, method: str, n_side: int, pixels: int, repeats: int):
             "sum": float(psf.sum()), "oversample": q}
 
 
-def _sub(args):
+def _sub(args, threads=None):
+    import os
+    env = dict(os.environ, **({"OPTLIB_BENCH_THREADS": str(threads)} if threads else {}))
     out = subprocess.run([sys.executable, __file__, "--case", json.dumps(args)], capture_output=True, text=True,
-                         check=True)
+                         check=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def contention(n_rays: int, repeats: int):
+    """Forward rays/s with 1 and 2 threads, on a quiet machine and beside one busy process (a spinning
+    Python loop, which takes one of the two cores): a user's laptop is a shared machine."""
+    import time as _t
+    rows = {}
+    for threads in (1, 2):
+        for busy in (False, True):
+            p = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
+            try:
+                if p:
+                    _t.sleep(0.3)
+                r = _sub({"kind": "trace", "n_rays": n_rays, "backward": False, "repeats": repeats}, threads)
+            finally:
+                if p:
+                    p.kill()
+                    p.wait()
+            rows[f"{threads}_{'busy' if busy else 'quiet'}"] = r["rays_per_s"]
+    return rows
 
 
 def main(argv=None):
@@ -138,6 +160,11 @@ def main(argv=None):
           f"M rays/s (target > 2, lens-design package 1.6, PyTorch simulator 0.7); with backward "
           f"{rows['trace_backward']['rays_per_s'] / 1e6:.2f} M rays/s (target > 0.7, simulator 0.35); "
           f"peak +{rows['trace_backward']['peak_MB']:.0f} MB with backward")
+    c = contention(n_rays, rep)
+    rows["contention"] = c
+    print("rays/s, forward, 1 thread: quiet {:.2f} M, beside a busy process {:.2f} M; 2 threads: quiet {:.2f} M, "
+          "beside a busy process {:.2f} M ({:.2f} of quiet; goal >= 0.5)".format(
+              c["1_quiet"] / 1e6, c["1_busy"] / 1e6, c["2_quiet"] / 1e6, c["2_busy"] / 1e6, c["2_busy"] / c["2_quiet"]))
     from optlib.metrics import ncc
     pix, ns, ns_ref = (65, 64, 128) if a.quick else (257, 256, 1024)
     for deg in (0.0, 20.0):

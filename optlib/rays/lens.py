@@ -13,6 +13,25 @@ from .. import materials
 from .surfaces import Surface, refract_xyz
 
 
+#: rays per chunk of a gradient-free trace run on the thread pool (see :meth:`SequentialLens.trace`)
+TRACE_CHUNK = 1 << 15
+#: saved-tensor memory (bytes) above which a differentiable trace checkpoints its chunks
+CHECKPOINT_BYTES = 2 << 30
+
+
+def _pooled(fn, slices):
+    """``[fn(*s) for s in slices]`` on ``torch.get_num_threads()`` Python threads taking slices from a queue, each
+    with one intra-op thread (torch releases the GIL inside its kernels); the thread count is restored."""
+    from concurrent.futures import ThreadPoolExecutor
+    nt = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(nt) as ex:
+            return list(ex.map(lambda s: fn(*s), slices))
+    finally:
+        torch.set_num_threads(nt)
+
+
 def _f(x) -> float:
     """A plain float of a number or (possibly grad-tracking) 0-d tensor."""
     return float(x.detach()) if isinstance(x, torch.Tensor) else float(x)
@@ -275,26 +294,41 @@ class SequentialLens:
         return self.aimed(wavelength, torch.tensor([[0.0, 1.0]], dtype=dtype, device=device), 0.0, source)
 
     def trace(self, rays: Rays, to_sensor: bool = True, upto: Optional[int] = None,
-              chunk: int = 1 << 17, clip: bool = True) -> Rays:
+              chunk: int = 1 << 17, clip: bool = True, checkpoint: Optional[bool] = None) -> Rays:
         """Trace through the surfaces (all, or the first ``upto``): refraction, clipping by semi-diameter,
         TIR -> invalid (never NaN), accumulating optical path length (m); then to the sensor plane if
         ``to_sensor``. ``clip=False`` ignores semi-diameters (used by ray aiming). Directions must point
-        along +z (sequential tracing). Large bundles are traced in
-        chunks of ``chunk`` rays, so the working set of the long chain of elementwise operations stays in
-        cache (about 1.7x faster at 1e6 rays on this CPU; results are identical)."""
+        along +z (sequential tracing). Results do not depend on how the work is split.
+
+        Thread policy. Tracing is a long chain of small elementwise operations, and with torch's intra-op
+        threads every one of them waits for its slowest thread: on a machine another process shares, that is
+        every one of them (measured here: 2 threads fell from 3.5 to 1.0 M rays/s beside one busy process).
+        So without gradients a bundle of more than ``TRACE_CHUNK`` rays is cut into chunks that
+        ``torch.get_num_threads()`` Python threads take from a queue, each with one intra-op thread (set for
+        the duration of the call and restored): a descheduled core slows only the chunks it holds. With
+        gradients the chunks (``chunk`` rays) run in order with the intra-op threads, and are checkpointed
+        (their graph rebuilt during backward) when keeping every chunk's saved tensors would exceed
+        ``CHECKPOINT_BYTES`` (``checkpoint=None``; ``True``/``False`` force it)."""
         N = rays.o.shape[0] if rays.o.dim() == 2 else 0
-        if N > chunk:
-            # with gradients, each chunk is checkpointed: its graph is rebuilt during backward instead of
-            # keeping ~400 saved tensors per ray alive (the page faults of that dominate otherwise)
-            ckpt = torch.is_grad_enabled()
+
+        def run(o, d, opl, v):
+            return self._trace_tensors(Rays(o, d, rays.wavelength, opl, v), to_sensor, upto, clip)
+
+        if not torch.is_grad_enabled() and N > TRACE_CHUNK and torch.get_num_threads() > 1:
+            parts = _pooled(run, [(rays.o[i:i + TRACE_CHUNK], rays.d[i:i + TRACE_CHUNK], rays.opl[i:i + TRACE_CHUNK],
+                                   rays.valid[i:i + TRACE_CHUNK]) for i in range(0, N, TRACE_CHUNK)])
+        elif N > chunk:
+            if checkpoint is None:  # about 60 saved float64 tensors per ray and surface
+                checkpoint = torch.is_grad_enabled() and N * len(self.surfaces) * 60 * 8 > CHECKPOINT_BYTES
             parts = []
             for i in range(0, N, chunk):
                 sl = (rays.o[i:i + chunk], rays.d[i:i + chunk], rays.opl[i:i + chunk], rays.valid[i:i + chunk])
-                fn = lambda o, d, opl, v: self._trace_tensors(Rays(o, d, rays.wavelength, opl, v), to_sensor, upto, clip)
-                parts.append(torch.utils.checkpoint.checkpoint(fn, *sl, use_reentrant=False) if ckpt else fn(*sl))
-            o, d, opl, valid = (torch.cat(x) for x in zip(*parts))
-            return Rays(o, d, rays.wavelength, opl, valid)
-        return self._trace_one(rays, to_sensor, upto, clip)
+                parts.append(torch.utils.checkpoint.checkpoint(run, *sl, use_reentrant=False) if checkpoint
+                             else run(*sl))
+        else:
+            return self._trace_one(rays, to_sensor, upto, clip)
+        o, d, opl, valid = (torch.cat(x) for x in zip(*parts))
+        return Rays(o, d, rays.wavelength, opl, valid)
 
     def _trace_one(self, rays: Rays, to_sensor: bool, upto: Optional[int], clip: bool = True) -> Rays:
         o, d, opl, valid = self._trace_tensors(rays, to_sensor, upto, clip)
