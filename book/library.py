@@ -97,7 +97,8 @@ plt.show()
 # edge, a defocus the sensor cannot follow. The same two objects go to every model:
 #
 # * **thin element** (paraxial waves): an ideal thin lens of the asphere's EFL and entrance pupil, the DOE in
-#   the same plane, the Fresnel transfer function over the distance from the rear principal plane;
+#   the same plane, single-FFT Fresnel diffraction (evaluated on the sensor window by a matrix DFT) over the
+#   distance from the rear principal plane;
 # * **pupil**: traced rays on the exit-pupil sphere, the DOE's phase added where they cross it, the Fourier sum;
 # * **ray-wave**: traced rays made a Field on the DOE's plane, the DOE, the angular spectrum to the sensor;
 # * **geometric**: the rays deflected by the DOE's local grating, a histogram on the sensor.
