@@ -76,9 +76,16 @@ class Surface:
         disc = b * b - A * C
         hit = disc >= 0
         root = torch.sqrt(torch.clamp(disc, min=0))
-        den = -b + torch.where(b <= 0, root, -root)
-        den = torch.where(den == 0, torch.ones_like(den), den)
-        t = C / den  # the root on the vertex branch (tends to -zl/dz as c -> 0)
+        # the two roots in the cancellation-free form C / (-b -+ sqrt(disc)); the one on the vertex branch
+        # ((1 + k) c z <= 1, the sheet the sag formula describes) is the surface, whatever the sign of b: a ray
+        # starting further before a concave (c < 0) surface than |R| meets the far side of the sphere first
+        t1, t2 = (C / torch.where(d == 0, torch.ones_like(d), d) for d in (-b + root, -b - root))
+        w1, w2 = 1 - c * kp * (zl + t1 * dz), 1 - c * kp * (zl + t2 * dz)
+        on1 = (-b + root != 0) & (w1 >= -1e-12)
+        on2 = (-b - root != 0) & (w2 >= -1e-12)
+        # both on the vertex branch (a chord across the cap): the first crossing ahead of the ray, else the nearer
+        first = torch.where((t1 >= 0) & (t2 >= 0), torch.minimum(t1, t2), torch.maximum(t1, t2))
+        t = torch.where(on1 & on2, first, torch.where(on1, t1, t2))  # -zl/dz as c -> 0
         if self.coeffs:
             with torch.no_grad():
                 td = t.detach()
