@@ -27,7 +27,8 @@ def _to_um(wavelength):
         w = wavelength
     else:
         w = torch.as_tensor(wavelength, dtype=torch.float64)
-    if float(w.detach().min()) <= 0 or float(w.detach().max()) > 1e-4:
+    lo, hi = float(w.detach().min()), float(w.detach().max())
+    if not (lo > 0 and hi <= 1e-4):  # NaN fails too
         raise ValueError(f"wavelength {wavelength!r} must be in metres (e.g. 550e-9), between 0 and 100 um")
     return w * 1e6
 

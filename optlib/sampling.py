@@ -39,8 +39,8 @@ FRAUNHOFER_MAX_FRESNEL_NUMBER = 1.0 / 8.0
 
 def padded_shape(shape: Sequence[int], padding: float):
     """Padded size per axis: ``ceil(padding * N)`` (padding >= 1)."""
-    if padding < 1:
-        raise ValueError(f"padding must be >= 1 (a factor on the grid size), got {padding}")
+    if not (padding >= 1 and math.isfinite(padding)):  # NaN fails too
+        raise ValueError(f"padding must be a finite factor >= 1 on the grid size, got {padding}")
     return tuple(int(math.ceil(padding * n)) for n in shape)
 
 
@@ -161,6 +161,12 @@ def plan_propagation(grid: Grid, wavelength: float, z: float, padding: float = 2
     """
     wl = float(wavelength)
     z = float(z)
+    for name, v in (("wavelength", wl), ("z", z), ("padding", padding)):
+        if not math.isfinite(float(v)):
+            raise ValueError(f"plan_propagation: {name} must be finite, got {v!r}")
+    if not wl > 0:
+        raise ValueError(f"plan_propagation: wavelength must be positive (metres), got {wl!r}")
+    padded_shape(grid.shape, padding)
     plan = Plan(grid, wl, z, padding)
     f_bw = (min(bandwidth, grid.nyquist[0]), min(bandwidth, grid.nyquist[1])) if bandwidth else grid.nyquist
     rho = (support / 2, support / 2) if support else (grid.extent[0] / 2, grid.extent[1] / 2)

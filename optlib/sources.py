@@ -63,6 +63,8 @@ def plane_wave(grid: Grid, wavelength, angle=(0.0, 0.0), n: float = 1.0, carrier
     kept as the Field's carrier (any angle); otherwise it is sampled into the field, which must resolve it.
     One wavelength (the tilt's frequency depends on it)."""
     ax, ay = (0.0, float(angle)) if not isinstance(angle, (tuple, list)) else (float(angle[0]), float(angle[1]))
+    if not (math.isfinite(ax) and math.isfinite(ay) and abs(ax) < math.pi / 2 and abs(ay) < math.pi / 2):
+        raise ValueError(f"plane_wave: the field angle must be finite and below 90 degrees (radians), got {angle!r}")
     wl = float(as_wavelength(wavelength))
     t = math.sqrt(math.tan(ax) ** 2 + math.tan(ay) ** 2 + 1)
     f = (n * math.tan(ay) / t / wl, n * math.tan(ax) / t / wl)

@@ -9,10 +9,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import fft
-from ..field import Field, wl_view
+from ..field import Field, as_wavelength, wl_view
 from ..grid import Grid
 from ..sampling import check_lens_sampling
-from .apertures import circ
+from .apertures import circ, positive_length
 
 
 def thin_lens(grid: Grid, f: float, wavelength, radius: Optional[float] = None, check: bool = True,
@@ -27,7 +27,11 @@ def thin_lens(grid: Grid, f: float, wavelength, radius: Optional[float] = None, 
             check uses the grid's half-diagonal.
         check: raise :class:`optlib.SamplingError` if the lens phase is aliased on this grid.
     """
-    wl = torch.as_tensor(wavelength, dtype=torch.float64, device=device)
+    wl = as_wavelength(wavelength, device=device)
+    if not (math.isfinite(float(f)) and float(f) != 0):
+        raise ValueError(f"thin_lens: focal length must be finite and non-zero (metres), got {f!r}")
+    if radius is not None:
+        positive_length("thin_lens radius", radius)
     if check:
         check_lens_sampling(grid, f, float(wl.min()), radius)
     r2 = grid.r2(device, torch.float64)

@@ -35,6 +35,8 @@ class Kerr(nn.Module):
 
     def __init__(self, weight: float = 1.0, trainable: bool = False):
         super().__init__()
+        if not math.isfinite(float(weight)):
+            raise ValueError(f"Kerr weight must be finite (rad per unit intensity), got {weight!r}")
         w = torch.tensor(float(weight))
         if trainable:
             self.weight = nn.Parameter(w)

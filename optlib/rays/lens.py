@@ -57,6 +57,9 @@ class Rays:
     valid: torch.Tensor = None
 
     def __post_init__(self):
+        if self.o.dtype in (torch.float16, torch.bfloat16) or not self.o.is_floating_point():
+            raise TypeError(f"rays in {self.o.dtype} cannot carry a traced path (a metre-long optical path needs "
+                            "float64, or float32 for positions only): use dtype=torch.float64")
         if self.opl is None:
             self.opl = torch.zeros(self.o.shape[:-1], dtype=self.o.dtype, device=self.o.device)
         if self.valid is None:
