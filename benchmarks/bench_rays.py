@@ -169,7 +169,7 @@ def main(argv=None):
     pix, ns, ns_ref = (65, 64, 128) if a.quick else (257, 256, 1024)
     for deg in (0.0, 20.0):
         r = _sub({"kind": "psf", "deg": deg, "method": "pupil", "n_side": ns, "pixels": pix, "repeats": rep})
-        ref = _sub({"kind": "psf", "deg": deg, "method": "pupil", "n_side": ns_ref, "pixels": pix, "repeats": 1})
+        _sub({"kind": "psf", "deg": deg, "method": "pupil", "n_side": ns_ref, "pixels": pix, "repeats": 1})
         p = torch.load(f"{tempfile.gettempdir()}/_bench_psf_pupil_{deg}_{ns}.pt", weights_only=True)
         pr = torch.load(f"{tempfile.gettempdir()}/_bench_psf_pupil_{deg}_{ns_ref}.pt", weights_only=True)
         r["ncc_vs_converged"] = float(ncc(p, pr))

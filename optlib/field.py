@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Tuple, Union
+from typing import Tuple
 
 import torch
 
 from .grid import Grid
 from .sampling import SamplingError
+from .units import number
 
 
 def as_wavelength(wavelength, device=None, dtype=torch.float64) -> torch.Tensor:
@@ -40,9 +41,7 @@ def as_carrier(carrier) -> Tuple[float, float]:
         return 0.0, 0.0
     if isinstance(carrier, torch.Tensor):
         carrier = carrier.detach().flatten().tolist()
-    fy, fx = (float(v) for v in carrier)
-    if not (math.isfinite(fy) and math.isfinite(fx)):
-        raise ValueError(f"carrier must be finite spatial frequencies (1/m), got {carrier!r}")
+    fy, fx = (number("carrier", v, "1/m") for v in carrier)
     return fy, fx
 
 

@@ -9,11 +9,12 @@ Frequencies always come from ``torch.fft.fftfreq`` (never ``linspace``), so they
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import Optional, Tuple, Union
+from typing import Tuple, Union
 
 import torch
+
+from .units import number
 
 Number = Union[int, float]
 
@@ -50,14 +51,14 @@ class Grid:
         if len(shape) != 2 or min(shape) < 1:
             raise ValueError(f"Grid shape must be (H, W) with positive sizes, got {shape!r}")
         p = _pair(pitch)
-        if not (p[0] > 0 and p[1] > 0) or not all(math.isfinite(v) for v in p):
-            raise ValueError(f"Grid pitch must be positive and finite (metres), got {pitch!r}")
+        for v in p:
+            number("Grid pitch", v, positive=True)
         if p[0] > 1.0 or p[1] > 1.0:
             raise ValueError(f"Grid pitch {pitch!r} m is larger than a metre: lengths in optlib are in metres "
                              "(use optlib.um, optlib.mm)")
         o = _pair(origin)
-        if not all(math.isfinite(v) for v in o):
-            raise ValueError(f"Grid origin must be finite (metres), got {origin!r}")
+        for v in o:
+            number("Grid origin", v)
         object.__setattr__(self, "shape", shape)
         object.__setattr__(self, "pitch", p)
         object.__setattr__(self, "origin", o)
@@ -112,6 +113,24 @@ class Grid:
         if shifted:
             fy, fx = torch.fft.fftshift(fy), torch.fft.fftshift(fx)
         return fy.reshape(-1, 1), fx.reshape(1, -1)
+
+    def bilinear(self, x: torch.Tensor, y: torch.Tensor):
+        """The four samples around each point (``x``, ``y``) (m, global, shape (N,)) with their bilinear weights:
+        four tuples (flat index into the (H, W) samples, weight, sample x, sample y, inside), each (N,); weights
+        sum to 1 per point and are differentiable in the positions; ``inside`` marks the samples on the grid
+        (index a splat with it: the others' indices are meaningless)."""
+        H, W = self.shape
+        fx = (x - self.origin[1]) / self.dx + W // 2
+        fy = (y - self.origin[0]) / self.dy + H // 2
+        x0, y0 = torch.floor(fx.detach()), torch.floor(fy.detach())
+        ax, ay = fx - x0, fy - y0
+        taps = []
+        for ox, oy, wt in ((0, 0, (1 - ax) * (1 - ay)), (1, 0, ax * (1 - ay)), (0, 1, (1 - ax) * ay), (1, 1, ax * ay)):
+            xi, yi = x0 + ox, y0 + oy
+            inside = (xi >= 0) & (xi < W) & (yi >= 0) & (yi < H)
+            taps.append(((yi * W + xi).long(), wt, (xi - W // 2) * self.dx + self.origin[1],
+                         (yi - H // 2) * self.dy + self.origin[0], inside))
+        return taps
 
     # --- derived grids -----------------------------------------------------------------------
     def padded(self, shape) -> "Grid":

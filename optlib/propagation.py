@@ -30,7 +30,7 @@ from __future__ import annotations
 import functools
 import math
 from collections import OrderedDict
-from typing import Optional, Sequence, Tuple, Union
+from typing import Optional, Tuple, Union
 
 import torch
 
@@ -38,6 +38,7 @@ from . import fft
 from .field import Field, as_carrier, crop_centered, pad_centered, wl_view
 from .grid import Grid
 from .sampling import SamplingError, padded_shape, plan_propagation
+from .units import number
 
 METHODS = ("asm", "fresnel", "fresnel1", "fraunhofer", "rs", "auto")
 _KERNEL_CACHE: "OrderedDict[tuple, torch.Tensor]" = OrderedDict()
@@ -56,18 +57,6 @@ def _is_plain(x) -> bool:
 
 def _scalar(x) -> float:
     return float(x.detach()) if isinstance(x, torch.Tensor) else float(x)
-
-
-def _check_number(name: str, value, positive: bool = False, allow_zero: bool = True):
-    """Refuse NaN/inf (and, as asked, zero or negative) distances and indices with an error naming them."""
-    v = _scalar(value)
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be a finite number (metres), got {v!r}")
-    if positive and v <= 0:
-        raise ValueError(f"{name} must be positive, got {v!r}")
-    if not allow_zero and v == 0:
-        raise ValueError(f"{name} must not be zero")
-    return v
 
 
 def walk_off(carrier, wavelength: float, z: float, n: float = 1.0) -> Tuple[float, float]:
@@ -185,8 +174,8 @@ def measured_loss(U: torch.Tensor, H: torch.Tensor, wavelength: torch.Tensor, g:
 def _tf_propagate(field: Field, z, kind: str, padding: float, check: Union[bool, str], bandwidth,
                   band_limit: bool = True, n: float = 1.0, shift=None) -> Field:
     g = field.grid
-    zf = _check_number("z", z)
-    _check_number("n", n, positive=True)
+    zf = number("z", z)
+    number("n", n, "refractive index", positive=True)
     shape_pad = padded_shape(g.shape, padding)
     carrier = field.carrier
     if kind != "asm" and carrier != (0.0, 0.0):
@@ -309,8 +298,8 @@ def check_replicas(source: Grid, out: Grid, scale: float, who: str = "matrix DFT
 def _fourier(field: Field, z, input_chirp: bool, lens: bool, output_grid: Optional[Grid], n: float,
              who: str, check: bool = True) -> Field:
     """The one- or matrix-DFT step shared by fresnel1, fraunhofer and focal_plane (see those)."""
-    zf = _check_number("z" if not lens else "focal_length", z, allow_zero=False)
-    _check_number("n", n, positive=True)
+    zf = number("z" if not lens else "focal_length", z, nonzero=True)
+    number("n", n, "refractive index", positive=True)
     if field.carrier != (0.0, 0.0):
         field = field.with_carrier((0.0, 0.0))
     g = field.grid
@@ -407,7 +396,7 @@ def support_diameter(field: Field, fraction: float = 1 - 1e-6) -> float:
 
 
 def _check_support_method(field, z, method, check, support, n=1.0):
-    _check_number("z", z, allow_zero=False)
+    number("z", z, nonzero=True)
     for wl in field.wavelength.detach().flatten().tolist():
         lam = wl / n
         plan = plan_propagation(field.grid, lam, _scalar(z), support=support)
@@ -431,8 +420,8 @@ def rs(field: Field, z, output_grid: Optional[Grid] = None, check: Union[bool, s
     ``output_grid`` defaults to the input grid; both in global coordinates. A carrier is multiplied in
     (the physical field is summed).
     """
-    zf = _check_number("z", z, allow_zero=False)
-    _check_number("n", n, positive=True)
+    zf = number("z", z, nonzero=True)
+    number("n", n, "refractive index", positive=True)
     g = field.grid
     og = output_grid or g
     if check:
@@ -483,7 +472,7 @@ def propagate(field: Field, z, method: str = "auto", **kwargs) -> Field:
     """
     if method not in METHODS:
         raise ValueError(f"unknown propagation method {method!r}; choose one of {METHODS}")
-    _check_number("z", z)
+    number("z", z)
     if method == "auto" and (field.carrier != (0.0, 0.0) or kwargs.get("n", 1.0) != 1.0):
         method = "asm"
     if method == "auto":

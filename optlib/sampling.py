@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field as dc_field
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 from .grid import Grid
+from .units import number
 
 
 class SamplingError(ValueError):
@@ -161,11 +162,9 @@ def plan_propagation(grid: Grid, wavelength: float, z: float, padding: float = 2
     """
     wl = float(wavelength)
     z = float(z)
-    for name, v in (("wavelength", wl), ("z", z), ("padding", padding)):
-        if not math.isfinite(float(v)):
-            raise ValueError(f"plan_propagation: {name} must be finite, got {v!r}")
-    if not wl > 0:
-        raise ValueError(f"plan_propagation: wavelength must be positive (metres), got {wl!r}")
+    number("plan_propagation: wavelength", wl, positive=True)
+    number("plan_propagation: z", z)
+    number("plan_propagation: padding", padding, "factor")
     padded_shape(grid.shape, padding)
     plan = Plan(grid, wl, z, padding)
     f_bw = (min(bandwidth, grid.nyquist[0]), min(bandwidth, grid.nyquist[1])) if bandwidth else grid.nyquist

@@ -1,27 +1,25 @@
 """All-optical super-resolution network (Kleiner et al. 2025): set-up numbers, energy bookkeeping, gradients."""
-import math
 
 import pytest
 import torch
 from torch.autograd import gradcheck
 
 import optlib as ol
-import papers.kleiner2025 as K
 import papers.kleiner2025 as aosr
 
 
 def test_paper_setup_reproduces_input_cutoff_and_variants():
-    s = K.paper_setup()
+    s = aosr.paper_setup()
     assert s.n == 336 and s.grid.dx == 4e-6
     assert s.input_cutoff == pytest.approx(19345.2, abs=0.05)
     assert 1e6 / s.network_cutoff == pytest.approx(12.0, abs=1e-9)
     for arg, dx in ((100, 84.0), (150, 134.4), (200, 168.0)):
-        assert 1e6 / K.paper_setup(arg).input_cutoff == pytest.approx(dx, abs=0.05)
+        assert 1e6 / aosr.paper_setup(arg).input_cutoff == pytest.approx(dx, abs=0.05)
 
 
 def test_input_disc_matches_the_authors_construction():
     # authors: disc |f| < f0 on the 112-sample object grid (pitch 1/(112*4um)), zero-padded to 336 samples
-    s = K.paper_setup()
+    s = aosr.paper_setup()
     f0 = (1e-2 / 60) / (550e-9 * 1e-2)
     k = torch.arange(112) - 56
     ky, kx = torch.meshgrid(k, k, indexing="ij")
@@ -107,9 +105,9 @@ def test_unknown_parameter_and_bad_dataset():
     from pathlib import Path
     p = yaml.safe_load((Path(__file__).parents[1] / "params" / "kleiner2025" / "tiny.yaml").read_text())
     with pytest.raises(KeyError, match="unknown kleiner2025 parameters"):
-        K.setup({**p, "n_unit": 3})
+        aosr.setup({**p, "n_unit": 3})
     with pytest.raises(ValueError, match="third_dataset"):
-        K.setup({**p, "third_dataset": "doodles"})
+        aosr.setup({**p, "third_dataset": "doodles"})
 
 
 def test_polychromatic_network_reduces_to_the_monochromatic_one():

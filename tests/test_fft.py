@@ -3,7 +3,6 @@ these machines ifft2 of a 2048^2 complex64 tensor with 2 threads is divided by a
 transform in optlib goes through the guard; these tests check power conservation and round trips at the
 sizes, dtypes and thread counts that matter, through the primitives and every propagator and PSF model
 that uses an FFT, and that the guard catches a wrong transform wherever it appears."""
-import math
 import re
 from contextlib import contextmanager
 

@@ -2,7 +2,6 @@
 import pytest
 import torch
 
-import optlib as ol
 from optlib import materials
 
 PLASTICS = {"PMMA", "polycarbonate"}

@@ -1,6 +1,5 @@
 """Metasurface kernels, fitting elements to kernels (DKO), the RCWA cell library and the depth networks
 (optlib.meta, optlib.nn.depth, papers.dko)."""
-import json
 import math
 import os
 import subprocess

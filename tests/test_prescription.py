@@ -1,8 +1,6 @@
 """Lens prescriptions: the shipped library, YAML/JSON validation, and Zemax .zmx round trips."""
-import math
 
 import pytest
-import torch
 
 from optlib.rays import prescription as P
 

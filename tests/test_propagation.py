@@ -215,7 +215,6 @@ def test_auto_picks_valid_method():
 def test_no_nan_below_half_wavelength_and_evanescent_decay():
     wl, d, N = 1e-6, 0.2e-6, 64
     g = ol.Grid(N, d)
-    period = 8 * d  # 1.6 um > wl: propagating order; 4 * d = 0.8 um < wl: evanescent
     x = g.x().expand(g.shape)
     for per, evanescent in ((8 * d, False), (4 * d, True)):
         u = ol.Field(torch.cos(2 * math.pi * x / per).to(torch.complex128), g, wl)

@@ -1,7 +1,6 @@
 """The library's shape (issue 11): one vocabulary, paper code outside the core, no private names across modules,
 the library never reads the book's parameter files."""
 import ast
-from pathlib import Path
 
 import optlib as ol
 from conftest import ROOT

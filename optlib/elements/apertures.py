@@ -6,14 +6,7 @@ import math
 import torch
 
 from ..grid import Grid
-
-
-def positive_length(name: str, value) -> float:
-    """``value`` as a float, refused unless it is a positive, finite length in metres (NaN included)."""
-    v = float(value)
-    if not (v > 0 and math.isfinite(v)):
-        raise ValueError(f"{name} must be a positive, finite length in metres, got {value!r}")
-    return v
+from ..units import number
 
 
 def circ(grid: Grid, radius: float, center=(0.0, 0.0), antialias: bool = True, device=None,
@@ -24,7 +17,7 @@ def circ(grid: Grid, radius: float, center=(0.0, 0.0), antialias: bool = True, d
     to the edge over one pixel), which makes the aperture area, and so the Airy peak and encircled
     energy, converge much faster with pitch than a hard 0/1 mask.
     """
-    radius = positive_length("radius", radius)
+    radius = number("radius", radius, positive=True)
     y = grid.y(device, torch.float64) - center[0]
     x = grid.x(device, torch.float64) - center[1]
     r = torch.sqrt(x * x + y * y)
@@ -38,7 +31,7 @@ def rect(grid: Grid, width: float, height: float = None, center=(0.0, 0.0), devi
          dtype=torch.float64) -> torch.Tensor:
     """Rectangular aperture ``width`` x ``height`` (m), with area-fraction edge pixels."""
     height = width if height is None else height
-    width, height = positive_length("rect width", width), positive_length("rect height", height)
+    width, height = number("rect width", width, positive=True), number("rect height", height, positive=True)
     y = grid.y(device, torch.float64) - center[0]
     x = grid.x(device, torch.float64) - center[1]
     fx = torch.clamp((width / 2 - x.abs()) / grid.dx + 0.5, 0.0, 1.0)
@@ -48,5 +41,5 @@ def rect(grid: Grid, width: float, height: float = None, center=(0.0, 0.0), devi
 
 def gaussian_beam(grid: Grid, waist: float, device=None, dtype=torch.float64) -> torch.Tensor:
     """Gaussian amplitude exp(-r^2 / w0^2) with waist radius ``w0`` (m) (1/e^2 intensity radius)."""
-    waist = positive_length("waist", waist)
+    waist = number("waist", waist, positive=True)
     return torch.exp(-grid.r2(device, torch.float64) / waist ** 2).to(dtype)

@@ -16,6 +16,7 @@ from .. import fft, materials
 from ..field import Field, wl_view
 from ..grid import Grid
 from ..sampling import SamplingError
+from ..units import number
 from .zernike import zernike_basis
 
 
@@ -267,8 +268,8 @@ class DOE(nn.Module):
         if (levels is None) != (h_max is None):
             raise ValueError("quantisation needs both levels and h_max")
         for name, v in (("h_max", h_max), ("wrap", wrap), ("noise", noise)):
-            if v is not None and not (math.isfinite(v) and v > 0):
-                raise ValueError(f"DOE {name} must be a positive length (m), got {v!r}")
+            if v is not None:
+                number(f"DOE {name}", v, positive=True)
         self.levels, self.h_max, self.noise, self.wrap, self.z = levels, h_max, noise, wrap, z
         self.generator = generator
 

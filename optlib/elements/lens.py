@@ -12,7 +12,8 @@ from .. import fft
 from ..field import Field, as_wavelength, wl_view
 from ..grid import Grid
 from ..sampling import check_lens_sampling
-from .apertures import circ, positive_length
+from ..units import number
+from .apertures import circ
 
 
 def thin_lens(grid: Grid, f: float, wavelength, radius: Optional[float] = None, check: bool = True,
@@ -28,10 +29,9 @@ def thin_lens(grid: Grid, f: float, wavelength, radius: Optional[float] = None, 
         check: raise :class:`optlib.SamplingError` if the lens phase is aliased on this grid.
     """
     wl = as_wavelength(wavelength, device=device)
-    if not (math.isfinite(float(f)) and float(f) != 0):
-        raise ValueError(f"thin_lens: focal length must be finite and non-zero (metres), got {f!r}")
+    number("thin_lens focal length", f, nonzero=True)
     if radius is not None:
-        positive_length("thin_lens radius", radius)
+        number("thin_lens radius", radius, positive=True)
     if check:
         check_lens_sampling(grid, f, float(wl.min()), radius)
     r2 = grid.r2(device, torch.float64)
@@ -57,9 +57,7 @@ class ThinLens(nn.Module):
 
     def __init__(self, f: float, radius: Optional[float] = None, check: bool = True):
         super().__init__()
-        if not (math.isfinite(float(f)) and float(f) != 0):
-            raise ValueError(f"focal length must be finite and non-zero (m), got {f!r}")
-        self.f, self.radius, self.check = float(f), radius, check
+        self.f, self.radius, self.check = number("ThinLens focal length", f, nonzero=True), radius, check
 
     def forward(self, field: Field) -> Field:
         t = thin_lens(field.grid, self.f, field.wavelength, self.radius, self.check, field.u.device, field.u.dtype)

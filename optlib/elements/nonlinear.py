@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ..field import Field
+from ..units import number
 
 
 def kerr(u: torch.Tensor, weight, sum_dims=()) -> torch.Tensor:
@@ -35,9 +36,7 @@ class Kerr(nn.Module):
 
     def __init__(self, weight: float = 1.0, trainable: bool = False):
         super().__init__()
-        if not math.isfinite(float(weight)):
-            raise ValueError(f"Kerr weight must be finite (rad per unit intensity), got {weight!r}")
-        w = torch.tensor(float(weight))
+        w = torch.tensor(number("Kerr weight", weight, "rad per unit intensity"))
         if trainable:
             self.weight = nn.Parameter(w)
         else:

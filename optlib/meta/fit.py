@@ -26,7 +26,6 @@ elementwise), so fitting chunks of elements one after another, or on different r
 from __future__ import annotations
 
 import hashlib
-import math
 import time
 from pathlib import Path
 from typing import Callable, Dict, Optional, Sequence

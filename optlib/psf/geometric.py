@@ -19,20 +19,12 @@ def geometric_psf(xy: torch.Tensor, grid: Grid, weights: Optional[torch.Tensor] 
     grid are dropped. With ``normalize`` the result sums to the fraction of the total weight that landed
     (1 when every ray lands). Returns (H, W) in the dtype of ``xy``.
     """
-    H, W = grid.shape
     w = torch.ones(xy.shape[0], dtype=xy.dtype, device=xy.device) if weights is None else weights
     total = w.sum()
-    fx = (xy[:, 0] - grid.origin[1]) / grid.dx + W // 2
-    fy = (xy[:, 1] - grid.origin[0]) / grid.dy + H // 2
-    x0, y0 = torch.floor(fx.detach()), torch.floor(fy.detach())
-    ax, ay = fx - x0, fy - y0
-    out = torch.zeros(H * W, dtype=xy.dtype, device=xy.device)
-    for dx, dy, wt in ((0, 0, (1 - ax) * (1 - ay)), (1, 0, ax * (1 - ay)), (0, 1, (1 - ax) * ay), (1, 1, ax * ay)):
-        xi, yi = (x0 + dx).long(), (y0 + dy).long()
-        inside = (xi >= 0) & (xi < W) & (yi >= 0) & (yi < H)
-        idx = (yi * W + xi)[inside]
-        out = out.index_add(0, idx, (w * wt)[inside])
-    out = out.reshape(H, W)
+    out = torch.zeros(grid.shape[0] * grid.shape[1], dtype=xy.dtype, device=xy.device)
+    for idx, wt, _, _, inside in grid.bilinear(xy[:, 0], xy[:, 1]):
+        out = out.index_add(0, idx[inside], (w * wt)[inside])
+    out = out.reshape(grid.shape)
     return out / total if normalize else out
 
 

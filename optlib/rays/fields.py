@@ -64,21 +64,12 @@ def to_field(rays: Rays, grid: Grid, n: float = 1.0, carrier=(0.0, 0.0), referen
     w = L - n * (dc[1] * p[:, 0] + dc[0] * p[:, 1])
     rx, ry = d[:, 0] - dc[1], d[:, 1] - dc[0]
     H, W_ = grid.shape
-    fx = (p[:, 0] - grid.origin[1]) / grid.dx + W_ // 2
-    fy = (p[:, 1] - grid.origin[0]) / grid.dy + H // 2
-    x0, y0 = torch.floor(fx.detach()), torch.floor(fy.detach())
-    ax, ay = fx - x0, fy - y0
     acc_re = torch.zeros(H * W_, dtype=torch.float64, device=p.device)
     acc_im = torch.zeros_like(acc_re)
     acc_b = torch.zeros_like(acc_re)
-    for ox, oy, b in ((0, 0, (1 - ax) * (1 - ay)), (1, 0, ax * (1 - ay)), (0, 1, (1 - ax) * ay), (1, 1, ax * ay)):
-        xi, yi = x0 + ox, y0 + oy
-        inside = (xi >= 0) & (xi < W_) & (yi >= 0) & (yi < H)
-        sx = (xi - W_ // 2) * grid.dx + grid.origin[1] - p[:, 0]  # from the hit to the sample
-        sy = (yi - H // 2) * grid.dy + grid.origin[0] - p[:, 1]
-        phi = k * (w + n * (rx * sx + ry * sy))
-        idx = (yi * W_ + xi).long()[inside]
-        bp = (b * pw)[inside]
+    for idx, b, xs, ys, inside in grid.bilinear(p[:, 0], p[:, 1]):
+        phi = k * (w + n * (rx * (xs - p[:, 0]) + ry * (ys - p[:, 1])))  # carried from the hit to the sample
+        idx, bp = idx[inside], (b * pw)[inside]
         acc_re = acc_re.index_add(0, idx, bp * torch.cos(phi[inside]))
         acc_im = acc_im.index_add(0, idx, bp * torch.sin(phi[inside]))
         acc_b = acc_b.index_add(0, idx, bp)

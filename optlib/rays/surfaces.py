@@ -11,7 +11,7 @@ differentiation), not through the iterations.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence, Tuple
+from typing import Tuple
 
 import torch
 
