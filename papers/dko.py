@@ -11,8 +11,7 @@ carry their unit in the name: ``_um``, ``_mm``, ``_nm``).
 from __future__ import annotations
 
 import math
-import time
-from typing import Dict, Optional, Tuple
+from typing import Dict
 
 import torch
 import torch.nn.functional as F
@@ -25,7 +24,7 @@ from optlib.nn.depth import DepthNet, OpticalConv2d, ResNetConfig, count_paramet
 
 from . import check_names
 
-PARAMS = ("scale", "seed", "dataset", "image_h", "image_w", "n_train", "n_test", "n_textures", "first_channels",
+PARAMS = ("scale", "seed", "device", "dataset", "image_h", "image_w", "n_train", "n_test", "n_textures", "first_channels",
           "widths", "blocks", "decoder", "batch", "lr", "train_steps", "element_n", "pitch_um", "z_mm", "pixel_um",
           "method", "padding", "wavelengths_nm", "efficiency", "dko_iterations", "dko_lr", "dko_chunk",
           "e2e_steps", "e2e_pretrained_steps", "e2e_phase_lr", "cell_order", "cell_widths", "checkpoint_dir",
@@ -136,10 +135,16 @@ def depth_loss(pred: torch.Tensor, gt: torch.Tensor, max_depth: float) -> torch.
     return (torch.log(pred[valid]) - torch.log(gt[valid].clamp(max=max_depth))).abs().mean()
 
 
+def _device(net: torch.nn.Module) -> torch.device:
+    return next(net.parameters()).device
+
+
 @torch.no_grad()
 def predict(net: torch.nn.Module, rgb: torch.Tensor, batch: int = 16) -> torch.Tensor:
+    """Depth (m) of ``rgb`` (N, 3, H, W), batches moved to the network's device, the result on the CPU."""
     net.eval()
-    return torch.cat([net(rgb[i:i + batch]) for i in range(0, rgb.shape[0], batch)])
+    dev = _device(net)
+    return torch.cat([net(rgb[i:i + batch].to(dev)).cpu() for i in range(0, rgb.shape[0], batch)])
 
 
 def evaluate(net: torch.nn.Module, test_set, max_depth: float = 80.0) -> Dict[str, float]:
@@ -161,7 +166,7 @@ def with_first_layer(net: DepthNet, layer: torch.nn.Module) -> DepthNet:
     """A copy of ``net`` whose first convolution is ``layer`` (e.g. an :class:`OpticalConv2d`)."""
     import copy
     out = copy.deepcopy(net)
-    out.encoder.conv1 = layer
+    out.encoder.conv1 = layer.to(_device(net))
     return out
 
 
@@ -176,7 +181,7 @@ def e2e_network(p: Dict, base: DepthNet, seed: int) -> DepthNet:
     with torch.no_grad():
         k = o.kernels(phase, wl)
         w0 = kfit.compose(k, torch.ones(L, dtype=k.dtype))
-        gain = first_layer(base).pow(2).mean().sqrt() / w0.flatten(1).pow(2).mean(1).sqrt()
+        gain = first_layer(base).cpu().pow(2).mean().sqrt() / w0.flatten(1).pow(2).mean(1).sqrt()
     layer = OpticalConv2d(o, phase, wl, gain, trainable=True)
     return with_first_layer(base, layer)
 
@@ -190,25 +195,33 @@ def e2e_param_groups(net: DepthNet, p: Dict):
             {"params": gains, "lr": p["lr"] * 10}]
 
 
-def time_dko_step(o: KernelOptics, wavelength: float, elements: int = 1, dtype=torch.float32) -> float:
-    """One forward+backward of ``elements`` kernels against a target (s)."""
-    ph = torch.zeros(elements, o.n, o.n, dtype=dtype, requires_grad=True)
+def _sync(device):
+    if torch.device(device).type == "cuda":  # time finished work only
+        torch.cuda.synchronize(device)
+
+
+def time_dko_step(o: KernelOptics, wavelength: float, elements: int = 1, dtype=torch.float32, device="cpu") -> float:
+    """One forward+backward of ``elements`` kernels against a target on ``device`` (s)."""
+    ph = torch.zeros(elements, o.n, o.n, dtype=dtype, device=device, requires_grad=True)
     wl = torch.full((elements,), wavelength, dtype=torch.float64)
-    T = torch.zeros(elements, o.taps, o.taps, dtype=dtype)
+    T = torch.zeros(elements, o.taps, o.taps, dtype=dtype, device=device)
 
     def f():
         ((o.kernels(ph, wl, check=False) - T) ** 2).sum().backward()
+        _sync(device)
     return budget.median_seconds(f, 2)
 
 
-def time_net_step(net: torch.nn.Module, batch: int, H: int, W: int) -> float:
-    """One forward+backward of ``net`` on a random batch (s)."""
-    x = torch.rand(batch, 3, H, W)
+def time_net_step(net: torch.nn.Module, batch: int, H: int, W: int, device="cpu") -> float:
+    """One forward+backward of ``net`` (moved to ``device``) on a random batch (s)."""
+    net.to(device)
+    x = torch.rand(batch, 3, H, W).to(device)
     net.train()
 
     def f():
         net.zero_grad(set_to_none=True)
         net(x).mean().backward()
+        _sync(device)
     t = budget.median_seconds(f, 2)
     net.eval()
     return t

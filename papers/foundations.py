@@ -18,7 +18,7 @@ from optlib.units import mm, nm, um
 
 from . import check_names
 
-PARAMS = ("scale", "seed", "airy_n", "airy_q", "fresnel_n", "fresnel_numbers", "fresnel_convergence_n",
+PARAMS = ("scale", "seed", "device", "airy_n", "airy_q", "fresnel_n", "fresnel_numbers", "fresnel_convergence_n",
           "gauss_n", "gauss_pitch_um", "gauss_waist_um", "gauss_distances", "rs_n", "bench_n",
           "bench_pairs", "explorer_n")
 

@@ -237,8 +237,9 @@ class D2NN(nn.Module):
 
 def prepare_inputs(objects: torch.Tensor, lowpass: FourF, p: float = 1.0) -> torch.Tensor:
     """Low-resolution input fields (complex samples) for objects (intensities with max 1) scaled to peak
-    intensity ``p``."""
-    return lowpass(Field(torch.sqrt(objects * p).to(torch.complex64), lowpass.grid, lowpass.wavelength)).u
+    intensity ``p``, on the objects' device."""
+    return lowpass.to(objects.device)(Field(torch.sqrt(objects * p).to(torch.complex64), lowpass.grid,
+                                            lowpass.wavelength)).u
 
 
 PAPER_PIXEL = 4e-6
@@ -414,7 +415,7 @@ def prepare_poly_inputs(objects: torch.Tensor, setup: AOSRSetup, wavelengths, de
 
 
 # --- the chapter's set-ups, data and dry run -------------------------------------------------------------
-PARAMS = ("scale", "seed", "obj_px", "pad", "pixel_um", "mask_px", "n_units", "kerr_weight", "radius_arg",
+PARAMS = ("scale", "seed", "device", "obj_px", "pad", "pixel_um", "mask_px", "n_units", "kerr_weight", "radius_arg",
           "n_train", "n_test", "epochs", "batch", "lr", "lr_step_epochs", "gammas", "ir_max", "p_eval", "third_dataset",
           "d2nn_spacing_mm", "classifier_epochs", "checkpoint_dir", "init", "ir_draw", "ir_epochs", "poly_epochs")
 
@@ -433,7 +434,6 @@ def check(p: Dict):
 def setup(p: Dict, mask_px: int = None) -> "AOSRSetup":
     check(p)
     pixel = p["pixel_um"] * 1e-6
-    n = p["obj_px"] + 2 * p["pad"]
     # the authors' input disc: computed on the paper's 112-sample object grid at 4 um, padded to 336
     radius = authors_input_radius(p["radius_arg"], 1e-2, 550e-9, 112, 336, 4e-6)
     return AOSRSetup(obj_px=p["obj_px"], pad=p["pad"], pixel=pixel, input_radius=radius,

@@ -31,10 +31,11 @@ from optlib.metrics import ncc, psnr
 from optlib.nn.deconv import wiener_deconv
 from optlib.psf import check_thin_sampling, thin_element_psf
 from optlib.sampling import SamplingError
+from optlib.train import randn
 
 from . import check_names
 
-PARAMS = ("scale", "seed", "n_grid", "pitch_um", "padding", "aperture_mm", "sensor_mm", "focus_m", "depths_m", "wavelengths_nm",
+PARAMS = ("scale", "seed", "device", "n_grid", "pitch_um", "padding", "aperture_mm", "sensor_mm", "focus_m", "depths_m", "wavelengths_nm",
           "factor", "psf_px", "patch", "batch", "n_train_crops", "n_eval", "steps", "optimizer", "lr_fourier",
           "lr_zernike", "fourier_fraction", "zernike_terms", "noise_min", "noise_max", "eval_noise", "height_tol_nm",
           "margin", "gamma_init", "cubic_waves", "focus_n_grid", "focus_sensor_mm", "focus_steps", "focus_lr",
@@ -188,7 +189,7 @@ def sensor_images(model: nn.Module, images: torch.Tensor, sigma: float, seed: in
     P = model.G.psfs(model.element, check=False)
     gen = torch.Generator().manual_seed(seed)
     blurred = fftconv2d(images[None], P[:, None])
-    return blurred + sigma * torch.randn(blurred.shape, generator=gen), P
+    return blurred + sigma * randn(blurred.shape, blurred, gen), P
 
 
 @torch.no_grad()
@@ -232,7 +233,8 @@ def psf_similarity(P: torch.Tensor) -> float:
 def encircled_energy(P: torch.Tensor, radius_px: float) -> torch.Tensor:
     """Fraction of each PSF (..., p, p) within ``radius_px`` pixels of the centre pixel."""
     p = P.shape[-1]
-    y, x = torch.meshgrid(torch.arange(p) - p // 2, torch.arange(p) - p // 2, indexing="ij")
+    k = torch.arange(p, device=P.device) - p // 2
+    y, x = torch.meshgrid(k, k, indexing="ij")
     mask = (x.float() ** 2 + y.float() ** 2) <= radius_px ** 2
     return (P * mask).sum((-2, -1)) / P.sum((-2, -1))
 

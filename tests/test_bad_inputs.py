@@ -73,3 +73,15 @@ def test_float16_rays_no_longer_give_a_zero_spot():
         lens.collimated(587.6e-9, 4e-3, 8, dtype=torch.float16)
     spot = ol.rays.SequentialLens.rms_spot(lens.trace(lens.collimated(587.6e-9, 4e-3, 8)))
     assert float(spot) > 0
+
+
+def test_a_device_that_is_not_there_is_refused_by_name():
+    import os
+    assert ol.train.use_device("cpu", cpu_threads=None).type == "cpu"
+    assert ol.train.use_device("auto", cpu_threads=None).type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA"):
+            ol.train.use_device("cuda")
+    with pytest.raises((ValueError, RuntimeError), match="tpu|device"):
+        ol.train.use_device("tpu")
+    assert torch.get_num_threads() <= max(2, os.cpu_count() or 1)

@@ -30,6 +30,7 @@
 # %% tags=["parameters"]
 scale = "tiny"
 seed = 0
+device = "cpu"  # "auto": CUDA when present; the analytic checks run in float64 on the CPU either way
 airy_n = 1024
 airy_q = 8
 fresnel_n = 512
@@ -56,14 +57,14 @@ import optlib as ol
 from optlib import analytic
 import papers.foundations as F
 
-torch.set_num_threads(2)
+dev = ol.train.use_device(device)  # 2 intra-op threads on a CPU
 gen = ol.train.seed_everything(seed)
-params = dict(scale=scale, seed=seed, airy_n=airy_n, airy_q=airy_q, fresnel_n=fresnel_n,
+params = dict(scale=scale, seed=seed, device=device, airy_n=airy_n, airy_q=airy_q, fresnel_n=fresnel_n,
               fresnel_numbers=fresnel_numbers, fresnel_convergence_n=fresnel_convergence_n, gauss_n=gauss_n,
               gauss_pitch_um=gauss_pitch_um, gauss_waist_um=gauss_waist_um, gauss_distances=gauss_distances,
               rs_n=rs_n, bench_n=bench_n, bench_pairs=bench_pairs, explorer_n=explorer_n)
 S = F.setups(params)
-results = ol.Results("foundations", scale, seed, device="cpu")
+results = ol.Results("foundations", scale, seed, device=str(dev))
 plt.rcParams.update({"figure.dpi": 90, "font.size": 9})
 
 # %% [markdown]
@@ -155,7 +156,7 @@ for nf in sq.fresnel_numbers:
     for method in ("asm", "fresnel", "fresnel1"):
         try:
             out = ol.propagate(usq, z, method=method, **({"padding": sq.padding} if method != "fresnel1" else {}))
-        except ol.SamplingError as e:
+        except ol.SamplingError:
             fresnel_errors[(nf, method)] = None
             continue
         xs, ys = out.grid.x().numpy(), out.grid.y().numpy()
@@ -369,23 +370,29 @@ def floor_asm(u, H):
     return crop_centered(torch.fft.ifft2(U * H, norm="forward"), u.shape[-2:])  # floor
 
 
+def sync():  # a GPU runs asynchronously: time only finished work
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
 speed = {}
 for n in bench_n:
     gb = ol.Grid(n, 2 * ol.um)
-    ub = ol.Field(torch.randn(n, n, dtype=torch.complex64, generator=gen), gb, 500e-9)
+    ub = ol.Field(torch.randn(n, n, dtype=torch.complex64, generator=gen).to(dev), gb, 500e-9)  # on `device`
     zb = 0.2 * n * gb.dx ** 2 / 500e-9
     ol.asm(ub, zb, check=False)
-    H = ol.propagation.transfer_function("asm", (2 * n, 2 * n), gb.pitch, ub.wavelength, zb, "cpu", torch.complex64)
+    H = ol.propagation.transfer_function("asm", (2 * n, 2 * n), gb.pitch, ub.wavelength, zb, dev, torch.complex64)
     ratios = []
     for _ in range(bench_pairs):
-        t0 = time.perf_counter(); ol.asm(ub, zb); t1 = time.perf_counter()
-        floor_asm(ub.u, H); t2 = time.perf_counter()
+        sync(); t0 = time.perf_counter(); ol.asm(ub, zb); sync(); t1 = time.perf_counter()
+        floor_asm(ub.u, H); sync(); t2 = time.perf_counter()
         ratios.append((t1 - t0) / (t2 - t1))
     times = {}
     for m in ("asm", "fresnel", "fresnel1"):
         ol.propagate(ub, zb if m != "fresnel1" else 10 * zb, method=m, check=False)
-        t0 = time.perf_counter()
+        sync(); t0 = time.perf_counter()
         ol.propagate(ub, zb if m != "fresnel1" else 10 * zb, method=m, check=False)
+        sync()
         times[m] = time.perf_counter() - t0
     speed[n] = (float(np.median(ratios)), times, t2 - t1)
     print(f"N = {n}: asm / floor = {speed[n][0]:.2f} (median of {bench_pairs});  "

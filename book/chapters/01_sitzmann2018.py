@@ -42,6 +42,7 @@
 # %% tags=["parameters"]
 scale = "tiny"
 seed = 0
+device = "cpu"  # "auto": CUDA when present
 n_grid = 256
 pitch_um = 7.8125
 padding = 1.5
@@ -97,11 +98,11 @@ import optlib as ol
 import papers.sitzmann2018 as E
 from torch import nn
 
-torch.set_num_threads(2)
-gen = ol.train.seed_everything(seed)
+dev = ol.train.use_device(device)  # 2 intra-op threads on a CPU
+gen = ol.train.seed_everything(seed)  # random draws stay on the CPU: the same on any device
 params = {k: globals()[k] for k in E.PARAMS}
 G = E.setup(params)
-results = ol.Results("sitzmann2018", scale, seed, device="cpu")
+results = ol.Results("sitzmann2018", scale, seed, device=str(dev))
 plt.rcParams.update({"figure.dpi": 90, "font.size": 9})
 WL_NAMES = [f"{w:g} nm" for w in wavelengths_nm]
 DEPTH_NAMES = [("inf" if d >= 100 else f"{d:g} m") for d in depths_m]
@@ -174,8 +175,8 @@ results.item("airy_1px", "In-focus lens PSF at one pixel (fraction of the peak)"
 
 # %%
 t0 = time.time()
-train = E.train_crops(params, gen)
-test = E.eval_crops(params, torch.Generator().manual_seed(seed + 100))
+train = E.train_crops(params, gen).to(dev)
+test = E.eval_crops(params, torch.Generator().manual_seed(seed + 100)).to(dev)
 print(f"{train.shape[0]} training crops ({train_photos}), {test.shape[0]} test crops ({eval_photos}), {patch} px")
 
 
@@ -208,7 +209,7 @@ class EDOF(nn.Module):
         in_band = rows[None, :] == torch.arange(3, device=images.device)[:, None]
         bands = images[:, None] * in_band.to(images.dtype)[None, :, None, :, None]
         # each band's PSF, gathered by a one-hot product (bitwise reproducible; indexing's backward is not)
-        onehot = nn.functional.one_hot(inv.flatten(), len(used)).to(P.dtype)
+        onehot = nn.functional.one_hot(inv.flatten(), len(used)).to(P.device, P.dtype)
         Psel = (onehot @ P.flatten(1)).reshape(*inv.shape, *P.shape[1:])
         blurred = ol.fftconv2d(bands, Psel.to(images.dtype)).sum(1)  # light from each band spreads freely
         noisy = blurred + sigma.reshape(-1, 1, 1, 1) * ol.train.randn(blurred.shape, blurred, generator)
@@ -217,7 +218,7 @@ class EDOF(nn.Module):
 
 systems, psnr_tab, psfs_all = {}, {}, {}
 for name, el in E.baselines(G, params).items():
-    m = EDOF(el, gamma_init)
+    m = EDOF(el, gamma_init).to(dev)
     E.fit_wiener(m, train[:2], eval_noise)
     systems[name] = m
 
@@ -240,7 +241,7 @@ def ckpt(name):
 def train_edof(kind):
     """Each step: ``batch`` crops, three bands at random depths, read noise ~ U(noise_min, noise_max), fabrication
     noise on the heights, MSE inside ``margin``; the element and the Wiener filter train together."""
-    model = EDOF(E.make_element(kind, G, params), gamma_init).train()
+    model = EDOF(E.make_element(kind, G, params), gamma_init).to(dev).train()
     model.element.generator = gen  # fabrication noise drawn from the run's generator (reproducible, resumable)
     opt = E.make_optimizer(params, model, kind)
     sched = (torch.optim.lr_scheduler.PolynomialLR(opt, total_iters=steps, power=1.0)  # the authors' decay
@@ -249,7 +250,7 @@ def train_edof(kind):
     def step(i):
         idx = torch.randint(0, train.shape[0], (batch,), generator=gen)
         d = torch.randint(0, len(G.depths), (batch, 3), generator=gen)
-        sig = noise_min + (noise_max - noise_min) * torch.rand(batch, generator=gen)
+        sig = (noise_min + (noise_max - noise_min) * torch.rand(batch, generator=gen)).to(dev)
         rec, _ = model(train[idx], d, sig, gen)
         return E.loss_fn(rec, train[idx], margin)
 
@@ -289,7 +290,7 @@ base = float(psnr_tab["Fresnel lens (550 nm)"].mean())
 for label, key in (("optimised DOE (exp. 1)", "doe"), ("optimised Zernike (exp. 2)", "zernike")):
     gain = float(psnr_tab[label].mean()) - base
     results.item(f"psnr_{key}", f"{label}: mean PSNR over depths and colours", float(psnr_tab[label].mean()), None,
-                 "dB", note=f"tiny scale; the paper's numbers are not available")
+                 "dB", note="tiny scale; the paper's numbers are not available")
     results.claim(f"beats_fresnel_{key}", f"{label} beats the 550 nm Fresnel lens in mean PSNR by >= 1 dB",
                   gain >= 1.0, note=f"{gain:+.2f} dB")
     worst_lens = float(psnr_tab["refractive lens"].mean(1).min())
@@ -323,7 +324,7 @@ plt.show()
 fig, axes = plt.subplots(1, 2, figsize=(7, 3))
 ax = axes[0]
 for name, tab in psnr_tab.items():
-    ax.plot(range(len(depths_m)), tab.mean(1).numpy(), "o-", label=name)
+    ax.plot(range(len(depths_m)), tab.mean(1).cpu().numpy(), "o-", label=name)
 ax.set_xticks(range(len(depths_m)))
 ax.set_xticklabels(DEPTH_NAMES)
 ax.set_xlabel("depth")
@@ -331,7 +332,7 @@ ax.set_ylabel("PSNR (dB)")
 ax.legend(fontsize=6)
 ax.set_title("Reconstruction PSNR over depth")
 ax = axes[1]
-h = systems["optimised DOE (exp. 1)"].element.height().detach() * G.aperture
+h = systems["optimised DOE (exp. 1)"].element.height().detach().cpu() * G.aperture
 ol.plot.show(ax, h / ol.um, title="Optimised DOE height (um)", cmap="viridis", colorbar=True)
 plt.tight_layout()
 plt.show()
@@ -368,7 +369,7 @@ G3 = E.focus_setup(params)
 t = time.time()
 focus_init = ol.elements.lens_height(G3.grid, E.MATERIAL_DOE, 550e-9, G3.sensor, None, wrap=True)
 focus_el = E.element(G3, ol.elements.FourierHeightMap.fit(G3.grid, focus_init, fourier_fraction), E.MATERIAL_DOE,
-                     wrap=ol.elements.period_height(E.MATERIAL_DOE, 550e-9))
+                     wrap=ol.elements.period_height(E.MATERIAL_DOE, 550e-9)).to(dev)
 opt3 = (torch.optim.Adam(focus_el.parameters(), lr=focus_lr) if optimizer == "adam" else
         torch.optim.SGD(focus_el.parameters(), lr=focus_lr, momentum=0.5, nesterov=True))
 side = min(train.shape[-1], 3 * G3.psf_px // 2)
@@ -388,7 +389,7 @@ print(f"{len(focus_res.history)} steps in {time.time() - t:.0f} s")
 # %%
 r_airy_px = 1.22 * 550e-9 * G3.sensor / (2 * G3.radius) / G3.grid.dx
 with torch.no_grad():
-    P_f = G3.psfs(E.element(G3, focus_init, E.MATERIAL_DOE))[0]
+    P_f = G3.psfs(E.element(G3, focus_init, E.MATERIAL_DOE).to(dev))[0]
     P_o = G3.psfs(focus_el)[0]
 ee_f = E.encircled_energy(P_f, 2 * r_airy_px)
 ee_o = E.encircled_energy(P_o, 2 * r_airy_px)
@@ -405,7 +406,7 @@ for ax, (P, name) in zip(axes[:2], ((P_f, "Fresnel lens (550 nm)"), (P_o, "optim
     cc = psf_px // 2
     crop = P[:, cc - 12:cc + 13, cc - 12:cc + 13]
     ol.plot.show(ax, (crop / crop.amax((-2, -1), keepdim=True)) ** 0.5, title=name)
-ol.plot.show(axes[2], focus_el.height().detach() * G3.aperture / ol.um, title="optimised height (um)", cmap="viridis",
+ol.plot.show(axes[2], focus_el.height().detach().cpu() * G3.aperture / ol.um, title="optimised height (um)", cmap="viridis",
              colorbar=True)
 plt.tight_layout()
 plt.show()
@@ -468,7 +469,7 @@ def train_sr(scale_, optimize_optics):
     lens = ol.elements.lens_height(G.grid, E.MATERIAL_DOE, 550e-9, G.sensor, G.focus, wrap=False)
     el = E.element(G, ol.elements.ZernikeHeightMap.fit(G.grid, G.radius, lens, 36, piston="min")
                    if optimize_optics else lens, E.MATERIAL_DOE)
-    m = SR(el, scale_)
+    m = SR(el, scale_).to(dev)
     groups = [{"params": m.net.parameters(), "lr": sr_lr}]
     if optimize_optics:
         groups.append({"params": el.parameters(), "lr": lr_zernike if optimizer == "adam" else 1e-3})

@@ -41,6 +41,7 @@
 # %% tags=["parameters"]
 scale = "tiny"
 seed = 0
+device = "cpu"  # "auto": CUDA when present
 obj_px = 56
 pad = 28
 pixel_um = 8.0
@@ -79,16 +80,16 @@ import optlib as ol
 import papers.kleiner2025 as K
 import papers.kleiner2025 as aosr
 
-torch.set_num_threads(2)
-ol.train.seed_everything(seed)
-P = dict(scale=scale, seed=seed, obj_px=obj_px, pad=pad, pixel_um=pixel_um, mask_px=mask_px, n_units=n_units,
+dev = ol.train.use_device(device)  # 2 intra-op threads on a CPU
+ol.train.seed_everything(seed)  # random draws stay on the CPU: the same on any device
+P = dict(scale=scale, seed=seed, device=device, obj_px=obj_px, pad=pad, pixel_um=pixel_um, mask_px=mask_px, n_units=n_units,
          kerr_weight=kerr_weight, radius_arg=radius_arg, n_train=n_train, n_test=n_test, epochs=epochs, batch=batch,
          lr=lr, lr_step_epochs=lr_step_epochs, gammas=gammas, ir_max=ir_max, p_eval=p_eval,
          third_dataset=third_dataset, d2nn_spacing_mm=d2nn_spacing_mm, classifier_epochs=classifier_epochs,
          checkpoint_dir=checkpoint_dir, init=init, ir_draw=ir_draw, ir_epochs=ir_epochs,
          poly_epochs=poly_epochs)
 S = K.setup(P)
-results = ol.Results("kleiner2025", scale, seed, device="cpu")
+results = ol.Results("kleiner2025", scale, seed, device=str(dev))
 plt.rcParams.update({"figure.dpi": 90, "font.size": 9})
 DS = ["mnist", "fashion_mnist", third_dataset]
 SHORT = {"mnist": "M", "fashion_mnist": "FM", "quickdraw": "QD", "imagenette_gray": "IN*", "all": "all"}
@@ -123,8 +124,8 @@ print(K.dry_run_report(K.dry_run(P)))
 lowpass = aosr.NALowPass(S.grid, S.input_radius)
 sets = {}
 for name in DS:
-    xtr = aosr.upsample_objects(K.load(name, "train", n_train), S)
-    xte = aosr.upsample_objects(K.load(name, "test", n_test), S)
+    xtr = aosr.upsample_objects(K.load(name, "train", n_train), S).to(dev)
+    xte = aosr.upsample_objects(K.load(name, "test", n_test), S).to(dev)
     sets[name] = dict(obj=xtr, inp=aosr.prepare_inputs(xtr, lowpass), obj_t=xte, inp_t=aosr.prepare_inputs(xte, lowpass))
     print(f"{K.LABELS[name]:<48} train {xtr.shape[0]}, test {xte.shape[0]}, images {obj_px}x{obj_px} in {S.n}x{S.n}")
 curves = {name: aosr.linear_psnr_curve(sets[name]["obj_t"], S) for name in DS}
@@ -143,6 +144,7 @@ def train(name, net, data, gamma=0.0, intensities=None, n_epochs=None, step_epoc
     g = torch.Generator().manual_seed(seed)
     inputs, objects = data["inp"], data["obj"]
     per_epoch = max(1, inputs.shape[0] // batch)
+    net.to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_ep * per_epoch, 0.5)
     state = {"perm": None, "p": 1.0}
@@ -195,7 +197,7 @@ for j, name in enumerate(DS):
         col = 2 * j + k
         ims = [S.crop(d["obj_t"][k]), aosr.normalised(d["inp_t"][k].abs() ** 2, S), aosr.normalised(out[k], S)]
         for r, im in enumerate(ims):
-            axes[r, col].imshow(im.numpy(), cmap="gray", vmin=0, vmax=1)
+            axes[r, col].imshow(im.cpu().numpy(), cmap="gray", vmin=0, vmax=1)
             axes[r, col].set_xticks([]), axes[r, col].set_yticks([])
         axes[0, col].set_title(SHORT[name], fontsize=9)
 for r, lab in enumerate(["object", "input (low NA)", "AOSRNN output"]):
@@ -288,11 +290,11 @@ nets["mnist"].float()
 tot = aosr.energy_ledger(ledger)
 closure = float(((tot["in"] - tot["fourier_loss"] - tot["support_loss"] - out64.sum(dim=(-2, -1))).abs() / tot["in"]).max())
 fy, fx = S.grid.freqs(shifted=True)
-fxs = fx.flatten().numpy()
+fxs = fx.flatten().cpu().numpy()
 fig, axes = plt.subplots(1, len(ledger), figsize=(2.1 * len(ledger), 2.4), sharey=True)
 leak = []
 for i, (a, e) in enumerate(zip(np.atleast_1d(axes), ledger)):
-    spec = (e["spectrum"].abs() ** 2).mean(0)[S.n // 2].numpy()
+    spec = (e["spectrum"].abs() ** 2).mean(0)[S.n // 2].cpu().numpy()
     a.semilogy(fxs / 1e3, spec / spec.max(), "C0", lw=0.8)
     for sgn in (-1, 1):
         a.axvline(sgn * S.input_radius / 1e3, color="k", ls="--", lw=0.8)
@@ -458,10 +460,10 @@ wide_px = min(2 * S.mask_px, S.n)
 wide = train("wide", aosr.AOSRNN(S, mask_px=wide_px, seed=seed, init=init), sets["mnist"])
 d2nn = train("d2nn", aosr.D2NN(S, d2nn_spacing_mm * 1e-3, seed=seed, init=init), sets["mnist"])
 # classifier: same units, detectors in the output plane, cross-entropy on detector powers
-ytr = ol.data.load_mnist("train", n_train)[1]
-yte = ol.data.load_mnist("test", n_test)[1]
-clf = aosr.AOSRNN(S, seed=seed, init=init)
-masks = aosr.detector_masks(S)
+ytr = ol.data.load_mnist("train", n_train)[1].to(dev)
+yte = ol.data.load_mnist("test", n_test)[1].to(dev)
+clf = aosr.AOSRNN(S, seed=seed, init=init).to(dev)
+masks = aosr.detector_masks(S).to(dev)
 opt = torch.optim.Adam(clf.parameters(), lr=lr)
 gc = torch.Generator().manual_seed(seed)
 steps_per_epoch = n_train // batch
@@ -554,7 +556,7 @@ d = sets["mnist"]
 
 
 def png(img):
-    a = (np.clip(img.numpy(), 0, 1) * 255).astype(np.uint8)
+    a = (np.clip(img.cpu().numpy(), 0, 1) * 255).astype(np.uint8)
     buf = io.BytesIO()
     Image.fromarray(a).resize((150, 150), Image.NEAREST).save(buf, format="PNG")
     return buf.getvalue()

@@ -49,6 +49,7 @@
 # %% tags=["parameters"]
 scale = "tiny"
 seed = 0
+device = "cpu"  # "auto": CUDA when present
 dataset = "road"
 image_h = 64
 image_w = 192
@@ -99,9 +100,9 @@ from optlib.nn.depth import DepthNet, OpticalConv2d, ResNetConfig, count_paramet
 
 P = {k: globals()[k] for k in X.PARAMS}
 X.check(P)
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+dev = ol.train.use_device(device)  # 2 intra-op threads on a CPU
 torch.manual_seed(seed)
-results = ol.Results("dko", scale, seed, device="cpu")
+results = ol.Results("dko", scale, seed, device=str(dev))
 ckpt = (lambda name: os.path.join(checkpoint_dir, name)) if checkpoint_dir else (lambda name: None)
 optics = X.optics(P)
 WL = X.wavelengths(P)
@@ -172,8 +173,8 @@ from scipy.special import j1
 
 ph_lens = optics.lens_phase(532e-9, dtype=torch.float64)
 u = torch.linspace(-30e-6, 30e-6, 121, dtype=torch.float64)
-I_lens = optics.sensor_intensity(ph_lens, 532e-9, u)[60].numpy()
-v = 2 * math.pi * optics.radius * np.abs(u.numpy()) / (532e-9 * optics.z)
+I_lens = optics.sensor_intensity(ph_lens, 532e-9, u)[60].cpu().numpy()
+v = 2 * math.pi * optics.radius * np.abs(u.cpu().numpy()) / (532e-9 * optics.z)
 airy = np.where(v > 0, (2 * j1(np.maximum(v, 1e-12)) / np.maximum(v, 1e-12)) ** 2, 1.0)
 airy_err = float(np.abs(I_lens / I_lens.max() - airy).max())
 print(f"lens phase vs Airy: max error {airy_err:.2e} of the peak")
@@ -193,11 +194,11 @@ results.claim("fresnel_vs_asm", "The fitting model (Fresnel) matches the band-li
               ncc_methods > 0.99)
 
 fig, ax = plt.subplots(1, 2, figsize=(8, 3))
-ax[0].plot(u.numpy() * 1e6, I_lens / I_lens.max(), label="simulated")
-ax[0].plot(u.numpy() * 1e6, airy, "--", label="Airy")
+ax[0].plot(u.cpu().numpy() * 1e6, I_lens / I_lens.max(), label="simulated")
+ax[0].plot(u.cpu().numpy() * 1e6, airy, "--", label="Airy")
 ax[0].set(xlabel="sensor x (µm)", ylabel="intensity / peak", title="lens phase, 532 nm")
 ax[0].legend()
-ax[1].imshow(np.concatenate([k_fr.numpy(), k_asm.numpy()], 1), cmap="inferno")
+ax[1].imshow(np.concatenate([k_fr.cpu().numpy(), k_asm.cpu().numpy()], 1), cmap="inferno")
 ax[1].set(title="random phase: Fresnel | ASM kernels", xticks=[], yticks=[])
 plt.tight_layout()
 plt.show()
@@ -214,8 +215,8 @@ train_set, test_set = X.make_data(P)
 print(f"{train_set[0].shape[0]} training and {test_set[0].shape[0]} test scenes of {image_h} x {image_w}")
 fig, ax = plt.subplots(2, 4, figsize=(12, 3.2))
 for i in range(4):
-    ax[0, i].imshow(test_set[0][i].permute(1, 2, 0).numpy())
-    ax[1, i].imshow(test_set[1][i, 0].numpy(), cmap="magma_r", vmin=0, vmax=max_depth)
+    ax[0, i].imshow(test_set[0][i].permute(1, 2, 0).cpu().numpy())
+    ax[1, i].imshow(test_set[1][i, 0].cpu().numpy(), cmap="magma_r", vmin=0, vmax=max_depth)
     ax[0, i].axis("off")
     ax[1, i].axis("off")
 ax[0, 0].set_title("test scenes (textures from photographs never seen in training)", loc="left")
@@ -234,14 +235,15 @@ plt.show()
 def train_depth(net, steps, seed_, param_groups=None, checkpoint=None, desc="train"):
     """Adam on the log-depth L1 loss, batches drawn (with horizontal flips) from the training scenes."""
     rgb, depth = train_set
-    g = torch.Generator().manual_seed(seed_)
+    g = torch.Generator().manual_seed(seed_)  # random draws stay on the CPU: the same on any device
+    net.to(dev)
     opt = torch.optim.Adam(param_groups if param_groups is not None else net.parameters(), lr=lr)
     net.train()
 
     def step(i):
         idx = torch.randint(0, rgb.shape[0], (batch,), generator=g)
         flip = bool(torch.rand((), generator=g) < 0.5)
-        x, d = rgb[idx], depth[idx]
+        x, d = rgb[idx].to(dev), depth[idx].to(dev)
         if flip:
             x, d = x.flip(-1), d.flip(-1)
         return X.depth_loss(net(x), d, max_depth)  # the first layer (electronic or optical) is inside net
@@ -260,7 +262,7 @@ print(f"trained {train_steps} steps in {time_cnn:.1f} s; {count_parameters(net):
 
 # %%
 m_elec = X.evaluate(net, test_set, max_depth)
-W = X.first_layer(net)
+W = X.first_layer(net).cpu()
 print("electronic network:", {k: round(v, 4) for k, v in m_elec.items()})
 
 # %% [markdown]
@@ -285,7 +287,7 @@ T, alpha = kfit.targets(W, efficiency)
 fit = kfit.fit_elements(X.objective(optics, T, wl_el), lambda els: kfit.initial_phase(optics, wl_el, seed, elements=els),
                         len(wl_el), dko_iterations, dko_lr, chunk=dko_chunk or None,
                         checkpoint_dir=checkpoint_dir or None, key=X.fit_key(optics, T, wl_el, seed),
-                        snapshots=(dko_iterations // 2,))
+                        device=dev, snapshots=(dko_iterations // 2,))
 time_dko = fit["seconds"]
 print(f"DKO: {6 * L} elements x {dko_iterations} iterations in {time_dko:.1f} s "
       f"({fit['step_seconds'] * 1e3:.0f} ms per iteration for all elements)")
@@ -323,8 +325,8 @@ lim = float(W[:show].abs().max())
 for l in range(show):
     for c in range(3):
         j = 3 * l + c
-        ax[0, j].imshow(W_fit[l, c].numpy(), cmap="RdBu_r", vmin=-lim, vmax=lim)
-        ax[1, j].imshow(W[l, c].numpy(), cmap="RdBu_r", vmin=-lim, vmax=lim)
+        ax[0, j].imshow(W_fit[l, c].cpu().numpy(), cmap="RdBu_r", vmin=-lim, vmax=lim)
+        ax[1, j].imshow(W[l, c].cpu().numpy(), cmap="RdBu_r", vmin=-lim, vmax=lim)
         for a in ax[:, j]:
             a.set_xticks([])
             a.set_yticks([])
@@ -362,7 +364,7 @@ for floor in (1e-4, 1e-3):
     k_floor = k_fit + floor * (1 - eff)[:, None, None]
     W_floor = kfit.compose(k_floor, 1 / alpha)
     net_floor = copy.deepcopy(net)
-    net_floor.encoder.conv1.weight.data = W_floor
+    net_floor.encoder.conv1.weight.data = W_floor.to(dev)
     print(f"stray-light floor: {floor:g} of each element's light outside the window, per pixel: kernel NCC "
           f"{kfit.kernel_metrics(kfit.unit_kernels(k_floor, alpha), unit_T)['ncc']:.4f}, "
           f"AbsRel {X.evaluate(net_floor, test_set, max_depth)['abs_rel']:.4f}")
@@ -400,15 +402,15 @@ print(f"realised geometry: kernel NCC {km_real['ncc']:.4f}, RMSE {km_real['rmse'
 results.item("realised_ncc", "Kernels of the RCWA-realised pillars: mean NCC", km_real["ncc"], None, "")
 
 fig, ax = plt.subplots(1, 3, figsize=(13, 3.3))
-wn = lib.widths.numpy() * 1e9
+wn = lib.widths.cpu().numpy() * 1e9
 for i, c in enumerate(("tab:red", "tab:green", "tab:blue")):
-    ax[0].plot(wn, (lib.phase[i] - lib.phase[i, 0]).numpy() / (2 * math.pi), color=c, label=f"{wavelengths_nm[i]:.0f} nm")
-    ax[1].plot(wn, (lib.t[i].abs() ** 2).numpy(), color=c)
+    ax[0].plot(wn, (lib.phase[i] - lib.phase[i, 0]).cpu().numpy() / (2 * math.pi), color=c, label=f"{wavelengths_nm[i]:.0f} nm")
+    ax[1].plot(wn, (lib.t[i].abs() ** 2).cpu().numpy(), color=c)
 ax[0].set(xlabel="pillar width (nm)", ylabel="phase / 2π", title="RCWA phase (rel. to empty cell)")
 ax[0].legend()
 ax[1].set(xlabel="pillar width (nm)", ylabel="|t|²", title="power transmittance", ylim=(0, 1.05))
 e0 = 2  # element (channel 0, green, +)
-im = ax[2].imshow(widths_map[e0].numpy() * 1e9, cmap="viridis",
+im = ax[2].imshow(widths_map[e0].cpu().numpy() * 1e9, cmap="viridis",
                   extent=[-optics.radius * 1e3, optics.radius * 1e3, -optics.radius * 1e3, optics.radius * 1e3])
 ax[2].set(title="element 0G+: pillar width (nm)", xlabel="mm", ylabel="mm")
 plt.colorbar(im, ax=ax[2])
@@ -470,13 +472,13 @@ preds = {"electronic": X.predict(net, test_set[0][:3]), "DKO (optical)": X.predi
 fig, ax = plt.subplots(3, 6, figsize=(17, 3.6))
 for i in range(3):
     gt = test_set[1][i, 0]
-    ax[i, 0].imshow(test_set[0][i].permute(1, 2, 0).numpy())
-    ax[i, 1].imshow(gt.numpy(), cmap="magma_r", vmin=0, vmax=max_depth)
+    ax[i, 0].imshow(test_set[0][i].permute(1, 2, 0).cpu().numpy())
+    ax[i, 1].imshow(gt.cpu().numpy(), cmap="magma_r", vmin=0, vmax=max_depth)
     for j, (name, pr) in enumerate(preds.items()):
         pm = pr[i, 0].clamp(max=max_depth)
         valid = gt < max_depth
         r = float(((pm - gt)[valid] ** 2).mean().sqrt())
-        ax[i, 2 + j].imshow(pm.numpy(), cmap="magma_r", vmin=0, vmax=max_depth)
+        ax[i, 2 + j].imshow(pm.cpu().numpy(), cmap="magma_r", vmin=0, vmax=max_depth)
         ax[i, 2 + j].text(2, 10, f"{r:.2f}", color="w", fontsize=9)
         if i == 0:
             ax[i, 2 + j].set_title(name)
@@ -502,13 +504,13 @@ c_tiny = X.parameter_counts(element_n, L)
 c_full = X.parameter_counts(1025, 64)
 net_full = DepthNet(ResNetConfig.resnet18())
 n_full = count_parameters(net_full)
-t_el_tiny = X.time_dko_step(optics, 532e-9)
-t_net_tiny = X.time_net_step(copy.deepcopy(net), batch, image_h, image_w)
+t_el_tiny = X.time_dko_step(optics, 532e-9, device=dev)
+t_net_tiny = X.time_net_step(copy.deepcopy(net), batch, image_h, image_w, device=dev)
 e2e_probe = X.e2e_network(P, copy.deepcopy(net), seed)
-t_e2e_tiny = X.time_net_step(e2e_probe, batch, image_h, image_w)
+t_e2e_tiny = X.time_net_step(e2e_probe, batch, image_h, image_w, device=dev)
 full_optics = ol.meta.KernelOptics(n=1025, pitch=2.5e-6, z=10e-3, pixel=37.5e-6, method="asm", padding=2.0)
-t_el_full = X.time_dko_step(full_optics, 532e-9)
-t_net_full = X.time_net_step(net_full, 1, 192, 640)
+t_el_full = X.time_dko_step(full_optics, 532e-9, device=dev)
+t_net_full = X.time_net_step(net_full, 1, 192, 640, device=dev)
 print(f"{'':34s}{'parameters':>16s}{'time (ms)':>12s}   paper (A100)")
 table1 = [("tiny: DKO (one element)", c_tiny["dko_per_element"], t_el_tiny, None),
           ("tiny: electronic network", count_parameters(net), t_net_tiny, None),
@@ -598,18 +600,18 @@ from optlib import data as odata
 root = odata.mirror_root()
 rgb_path = root / "rgbd_samples" / "color" / "00000.jpg" if root else None
 if rgb_path is not None and rgb_path.is_file():
-    img = torch.nn.functional.interpolate(odata.load_image(rgb_path)[None], (192, 256), mode="area")
+    img = torch.nn.functional.interpolate(odata.load_image(rgb_path)[None], (192, 256), mode="area").to(dev)
     with torch.no_grad():
-        f_e = torch.nn.functional.conv2d(img, W, stride=2, padding=3)[0]
+        f_e = torch.nn.functional.conv2d(img, W.to(dev), stride=2, padding=3)[0]
         f_o = opt_layer(img)[0]
     print(f"feature-map NCC, electronic vs optical, mean over {L} channels: "
           f"{float(ol.metrics.ncc(f_e, f_o).mean()):.4f}")
     fig, ax = plt.subplots(2, 5, figsize=(13, 4))
-    ax[0, 0].imshow(img[0].permute(1, 2, 0).numpy())
+    ax[0, 0].imshow(img[0].permute(1, 2, 0).cpu().numpy())
     ax[1, 0].axis("off")
     for j in range(4):
-        ax[0, j + 1].imshow(f_e[j].numpy(), cmap="gray")
-        ax[1, j + 1].imshow(f_o[j].numpy(), cmap="gray")
+        ax[0, j + 1].imshow(f_e[j].cpu().numpy(), cmap="gray")
+        ax[1, j + 1].imshow(f_o[j].cpu().numpy(), cmap="gray")
         ax[0, j + 1].set_title(f"channel {j}: CNN")
         ax[1, j + 1].set_title("metasurfaces")
     for a in ax.flat:
