@@ -2,7 +2,7 @@
 #   make book   create the virtual environment, run every chapter at tiny scale with papermill, render _build/html
 #   make test   the test suite: physics tests, parameter checks, nbval on the executed notebooks, book checks
 # Other targets:
-#   make chapter CHAPTER=foundations [SCALE=tiny|full]   run one chapter into _build/runs/<scale>/
+#   make chapter CHAPTER=foundations [SCALE=tiny|full] [DEVICE=auto|cpu|cuda]   run one chapter into _build/runs/<scale>/
 #   make full CHAPTER=foundations                         the paper's settings (a GPU; resumable where long)
 #   make dryrun [CHAPTER=...]                             build the full configurations, check sampling, estimate cost
 #   make bench                                            speed against the bare-FFT floor (benchmarks/)
@@ -85,10 +85,11 @@ chapter: venv
 	@test -f params/$(CHAPTER)/$(SCALE).yaml || { echo "no params/$(CHAPTER)/$(SCALE).yaml"; exit 2; }
 	mkdir -p $(BUILD)/runs/$(SCALE)
 	$(VENV)/bin/jupytext --to ipynb -o - $(call chapter_src,$(CHAPTER)) | $(VENV)/bin/papermill - \
-	  $(BUILD)/runs/$(SCALE)/$(CHAPTER).ipynb -f params/$(CHAPTER)/$(SCALE).yaml -k python3 --cwd $(BUILD)/runs/$(SCALE)
+	  $(BUILD)/runs/$(SCALE)/$(CHAPTER).ipynb -f params/$(CHAPTER)/$(SCALE).yaml $(if $(DEVICE),-p device $(DEVICE)) \
+	  -k python3 --cwd $(BUILD)/runs/$(SCALE)
 
 full:
-	$(MAKE) chapter CHAPTER=$(CHAPTER) SCALE=full
+	$(MAKE) chapter CHAPTER=$(CHAPTER) SCALE=full $(if $(DEVICE),DEVICE=$(DEVICE))
 
 dryrun: venv
 	$(PY) -m papers dryrun $(foreach c,$(or $(CHAPTER),$(CHAPTERS)),$(c)=params/$(c)/full.yaml)
