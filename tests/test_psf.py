@@ -304,3 +304,47 @@ def test_cooke_efl_matches_an_independent_thick_lens_calculation():
         rear = rear2 - e * phi / phi_new  # the new rear principal plane, from the element's
         phi = phi_new
     assert lens.paraxial(WL)["efl"] == pytest.approx(1 / phi, rel=1e-12)
+
+
+def test_pupil_conventions_are_a_documented_choice_with_visible_consequences():
+    lens = library("cooke_triplet")
+    par = lens.paraxial(WL)
+    # "paraxial": the rays pass the paraxial entrance-pupil plane exactly at pupil x r_EP (no aiming)
+    rays, p = lens.pupil_bundle(WL, 8, math.radians(10), convention="paraxial")
+    t = (par["entrance_pupil_z"] - rays.o[:, 2]) / rays.d[:, 2]
+    hit = rays.o[:, :2] + t[:, None] * rays.d[:, :2]
+    assert float((hit - p * par["entrance_pupil_radius"]).abs().max()) < 1e-15
+    # a beam of radius a on the pupil (Ho et al.'s "aperture radius") is diffraction limited at F = f / 2a:
+    # the first zero of the Airy pattern at 1.22 lambda f / (2 a)
+    a = 0.1e-3
+    pr = pupil_rays(lens, WL, 0.0, n_side=32, convention="paraxial", radius=a)
+    psf = pupil_psf(pr, pr.window(Grid(241, 4e-6)))
+    assert first_minimum(psf[120, 120:], 4e-6) == pytest.approx(1.22 * WL * par["efl"] / (2 * a), rel=0.02)
+    # off axis the two conventions fill the pupil differently: at 20 degrees the PSFs differ visibly
+    aimed = pupil_rays(lens, WL, math.radians(20), n_side=128)
+    parax = pupil_rays(lens, WL, math.radians(20), n_side=128, convention="paraxial")
+    g = aimed.window(Grid(65, 2e-6))
+    assert float(ncc(pupil_psf(aimed, g), pupil_psf(parax, g))) < 0.995
+    with pytest.raises(ValueError, match="convention"):
+        pupil_rays(lens, WL, 0.0, n_side=16, convention="real")
+    with pytest.raises(ValueError, match="radius"):
+        pupil_rays(lens, WL, 0.0, n_side=16, radius=0.1e-3)  # "aimed" always fills the stop
+
+
+def test_raywave_refuses_a_plane_too_close_to_focus_and_is_accurate_where_it_accepts():
+    # a converging beam 0.5 mm before focus (NA 0.04) is 20 um in radius: 20 samples at dx = 1 um. Every other
+    # check passes, but the splat's blurred edge apodises the pupil: the PSF is off by ~5 % (L1)
+    lens = _asphere(stop_radius=2.0)
+    pr = pupil_rays(lens, WL, 0.0, n_side=64)
+    g = pr.window(Grid(129, 1e-6))
+    ref = pupil_psf(pr, g)
+    plane = float(lens.sensor_z) - 0.5e-3
+
+    def l1(rw):
+        return float((rw - ref).abs().sum() / ref.sum())
+
+    with pytest.raises(SamplingError, match=r"samples in radius.*use dx <= 6\.2"):
+        raywave_psf(lens, WL, g, dx=1e-6, window=240, plane_z=plane, n_side=128)
+    coarse = raywave_psf(lens, WL, g, dx=1e-6, window=240, plane_z=plane, n_side=128, check=False)
+    fine = raywave_psf(lens, WL, g, dx=0.5e-6, window=480, plane_z=plane, n_side=256)
+    assert l1(coarse) > 0.04 and l1(fine) < 0.025

@@ -194,3 +194,102 @@ def test_thick_biconvex_lens_with_a_strong_rear_curve_traces():
     rays = lens.trace(lens.collimated(550e-9, 0.5e-3, 8), to_sensor=False)
     assert bool(rays.valid.all())
     assert lens.best_focus(rays) == pytest.approx(par["image_z"], abs=0.05e-3)
+
+
+def _ynu_reference(lens, wl, i):
+    """Entrance and exit pupils and EFL by an independent paraxial trace in (y, u): the chief ray is started
+    at the centre of stop ``i`` and traced *backwards* into object space and forwards into image space
+    (refraction n'u' = n u - y (n' - n) c, inverted for the backward pass); the pupil radii follow from the
+    Lagrange invariant n u r. Written without SequentialLens._abcd."""
+    n_obj = lens.object_medium.n(wl)
+    n_after = [m.n(wl) for m in lens.materials]
+    n_before = [n_obj] + n_after[:-1]
+    z = [float(s.z) for s in lens.surfaces]
+    c = [float(s.c) + (2 * float(s.coeffs[0]) if s.coeffs else 0.0) for s in lens.surfaces]
+    r_stop, u_s = float(lens.surfaces[i].semi_diameter), 1e-3
+    # backwards: from the stop plane through surfaces i-1 .. 0 into object space
+    y, u, zc = 0.0, u_s, z[i]
+    for j in range(i - 1, -1, -1):
+        y += u * (z[j] - zc)
+        zc = z[j]
+        u = (n_after[j] * u + y * (n_after[j] - n_before[j]) * c[j]) / n_before[j]
+    ep_z = zc - y / u
+    ep_r = n_before[i] * r_stop * u_s / (n_obj * u)
+    # forwards: from the stop plane through surfaces i .. N-1 into image space
+    y, u, zc = 0.0, u_s, z[i]
+    for j in range(i, len(z)):
+        y += u * (z[j] - zc)
+        zc = z[j]
+        u = (n_before[j] * u - y * (n_after[j] - n_before[j]) * c[j]) / n_after[j]
+    xp_z, xp_r = zc - y / u, n_before[i] * r_stop * u_s / (n_after[-1] * u)
+    # a unit-height collimated ray for the focal length
+    y, u, zc = 1.0, 0.0, z[0]
+    for j in range(len(z)):
+        y += u * (z[j] - zc)
+        zc = z[j]
+        u = (n_before[j] * u - y * (n_after[j] - n_before[j]) * c[j]) / n_after[j]
+    efl = -1.0 / u
+    return ep_z, abs(ep_r), xp_z, abs(xp_r), efl
+
+
+@pytest.mark.parametrize("i", range(7))
+def test_paraxial_pupils_match_an_independent_trace_for_a_stop_at_every_surface(i):
+    # The Cooke triplet with its stop moved to surface i. With the stop on the F2 rear face (i = 3, 1 mm of
+    # glass before it) the gap to the stop used to be dropped: entrance pupil 10.447 mm instead of 11.506 mm.
+    base = library("cooke_triplet")
+    surfs = [Surface(s.z, s.semi_diameter, s.c, s.k, s.coeffs, stop=(j == i))
+             for j, s in enumerate(base.surfaces)]
+    mats = [m.name for m in base.materials]
+    lens = SequentialLens(surfs, mats, base.sensor_z)
+    par = lens.paraxial(WL)
+    ep_z, ep_r, xp_z, xp_r, efl = _ynu_reference(lens, WL, i)
+    assert par["entrance_pupil_z"] == pytest.approx(ep_z, abs=1e-9)
+    assert par["entrance_pupil_radius"] == pytest.approx(ep_r, rel=1e-9)
+    assert par["exit_pupil_z"] == pytest.approx(xp_z, abs=1e-9)
+    assert par["exit_pupil_radius"] == pytest.approx(xp_r, rel=1e-9)
+    assert par["efl"] == pytest.approx(efl, rel=1e-12)
+    assert par["f_number"] == pytest.approx(efl / (2 * ep_r), rel=1e-9)
+    if i == 3:  # the case of the issue (zmx import of DeepLens' triplet), in millimetres
+        assert par["entrance_pupil_z"] * 1e3 == pytest.approx(11.506, abs=2e-3)
+    # and real rays agree: a chief ray aimed at the stop centre at 0.5 degrees crosses the axis in object
+    # space at the paraxial entrance pupil
+    chief = lens.chief_ray(WL, 0.5 * math.pi / 180)
+    o, d = chief.o[0], chief.d[0]
+    z_cross = float(o[2] - o[1] * d[2] / d[1])
+    assert z_cross == pytest.approx(par["entrance_pupil_z"], abs=2e-3 * abs(par["entrance_pupil_radius"]) + 1e-6)
+
+
+def test_f_number_is_differentiable_in_the_lens_parameters():
+    # paraxial(differentiable=True) keeps EFL, pupils and F-number functions of tensor curvatures, positions
+    # and the stop size; the gradient matches a central difference of the float computation
+    base = library("cooke_triplet")
+    c = torch.tensor([float(s.c) for s in base.surfaces], dtype=torch.float64, requires_grad=True)
+    r_stop = torch.tensor(float(base.surfaces[4].semi_diameter), dtype=torch.float64, requires_grad=True)
+
+    def lens_of(cv, rs):
+        surfs = [Surface(s.z, rs if s.stop else s.semi_diameter, cv[j], s.k, s.coeffs, s.stop)
+                 for j, s in enumerate(base.surfaces)]
+        return SequentialLens(surfs, [m.name for m in base.materials], base.sensor_z)
+
+    par = lens_of(c, r_stop).paraxial(WL, differentiable=True)
+    assert isinstance(par["f_number"], torch.Tensor) and par["f_number"].requires_grad
+    flt = base.paraxial(WL)
+    for key in ("efl", "entrance_pupil_z", "entrance_pupil_radius", "exit_pupil_z", "f_number"):
+        assert float(torch.as_tensor(par[key]).detach()) == pytest.approx(flt[key], rel=1e-12)
+    g_c, g_r = torch.autograd.grad(par["f_number"], (c, r_stop))
+    h = 1e-7
+    for j in (0, 2, 5):
+        cp, cm = c.detach().clone(), c.detach().clone()
+        cp[j] += h / 1e-3
+        cm[j] -= h / 1e-3
+        fd = (lens_of(cp, r_stop.detach()).paraxial(WL)["f_number"]
+              - lens_of(cm, r_stop.detach()).paraxial(WL)["f_number"]) / (2 * h / 1e-3)
+        assert float(g_c[j]) == pytest.approx(fd, rel=1e-5)
+    # F = EFL / (2 r_stop / A): exactly -F / r_stop with respect to the stop radius
+    assert float(g_r) == pytest.approx(-flt["f_number"] / float(r_stop.detach()), rel=1e-10)
+
+
+def test_the_singlet_sensor_is_where_the_authors_put_it():
+    lens = library("singlet")  # single_fov40: sensor 30 mm behind the rear vertex, paraxial focus 35.06 mm
+    assert float(lens.sensor_z) == pytest.approx(33e-3, abs=1e-12)
+    assert lens.paraxial(532e-9)["image_z"] == pytest.approx(35.06e-3, abs=0.01e-3)

@@ -29,12 +29,14 @@ def geometric_psf(xy: torch.Tensor, grid: Grid, weights: Optional[torch.Tensor] 
 
 
 def ray_psf(lens, wavelength: float, sensor: Grid, angle=0.0, source=None, n_side: int = 256,
-            doe=None) -> torch.Tensor:
-    """Geometric PSF (H, W) on the positioned ``sensor`` grid: an aimed ``n_side`` x ``n_side`` pupil bundle
-    traced through ``lens``, through the ``doe`` (at its ``z``, behind the lens) as a local grating (each ray
-    turned by the phase gradient where it crosses: the first diffraction order, no diffraction spreading),
-    to the sensor; a ray histogram normalised to the power that lands."""
-    out, _, _, n = traced_bundle(lens, wavelength, angle, source, n_side, doe, deflect=True)
+            doe=None, convention: str = "aimed", radius=None) -> torch.Tensor:
+    """Geometric PSF (H, W) on the positioned ``sensor`` grid: an ``n_side`` x ``n_side`` pupil bundle (by the
+    pupil ``convention``, see :func:`optlib.psf.pupil_rays`) traced through ``lens``, through the ``doe`` (at
+    its ``z``, behind the lens) as a local grating (each ray turned by the phase gradient where it crosses:
+    the first diffraction order, no diffraction spreading), to the sensor; a ray histogram normalised to the
+    power that lands."""
+    out, _, _, n = traced_bundle(lens, wavelength, angle, source, n_side, doe, deflect=True,
+                                 convention=convention, radius=radius)
     zs = lens.sensor_z
     hits = out.to_plane(zs, n)
     return geometric_psf(hits.o[hits.valid][:, :2], sensor)

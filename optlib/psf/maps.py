@@ -18,26 +18,30 @@ MODELS = ("pupil", "huygens", "geometric", "raywave")
 
 
 def wave_psf(lens, wavelength, grid: Grid, angle=0.0, source=None, n_side: int = 64, method: str = "pupil",
-             centre: Optional[str] = "chief", doe=None, **kwargs) -> torch.Tensor:
+             centre: Optional[str] = "chief", doe=None, convention: str = "aimed", radius=None,
+             **kwargs) -> torch.Tensor:
     """PSF of ``lens`` on a sensor ``grid`` by ``method`` (``"pupil"``, ``"huygens"``, ``"geometric"`` or
     ``"raywave"``), for a field ``angle`` (rad, or (theta_x, theta_y)) or a point ``source`` (x, y, z in m),
     with an optional ``doe`` behind the lens (each model treats it its own way: a pupil phase, a local grating,
     a wave element). ``centre="chief"`` centres ``grid`` on the chief ray's sensor hit; ``None`` uses it as
     positioned. ``wavelength``: metres, a number (returns (H, W)) or a ``(C,)`` tensor (returns (C, H, W), one
-    trace per wavelength). Extra keyword arguments go to the model."""
+    trace per wavelength). ``convention`` (``"aimed"`` or ``"paraxial"``) and ``radius`` (m, an illuminated
+    disc on the paraxial entrance pupil) choose which rays fill the pupil (:func:`optlib.psf.pupil_rays`);
+    the chief ray that centres the grid follows the same convention. Extra keyword arguments go to the model."""
     if method not in MODELS:
         raise ValueError(f"unknown method {method!r}; one of {MODELS}")
     wl = torch.as_tensor(wavelength, dtype=torch.float64)
     if wl.dim() > 0:
-        return torch.stack([wave_psf(lens, float(w), grid, angle, source, n_side, method, centre, doe, **kwargs)
-                            for w in wl.reshape(-1)])
+        return torch.stack([wave_psf(lens, float(w), grid, angle, source, n_side, method, centre, doe, convention,
+                                     radius, **kwargs) for w in wl.reshape(-1)])
     wl = float(wl)
-    g = grid.at(lens.chief_hit(wl, angle, source)) if centre == "chief" else grid
+    g = grid.at(lens.chief_hit(wl, angle, source, convention)) if centre == "chief" else grid
     if method == "geometric":
-        return ray_psf(lens, wl, g, angle, source, n_side, doe)
+        return ray_psf(lens, wl, g, angle, source, n_side, doe, convention, radius)
     if method == "raywave":
-        return raywave_psf(lens, wl, g, angle=angle, source=source, n_side=n_side, doe=doe, **kwargs)
-    pr = pupil_rays(lens, wl, angle, source, n_side, doe=doe)
+        return raywave_psf(lens, wl, g, angle=angle, source=source, n_side=n_side, doe=doe, convention=convention,
+                           radius=radius, **kwargs)
+    pr = pupil_rays(lens, wl, angle, source, n_side, doe=doe, convention=convention, radius=radius)
     return (pupil_psf if method == "pupil" else huygens_psf)(pr, g, **kwargs)
 
 

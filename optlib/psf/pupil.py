@@ -56,13 +56,17 @@ class PupilRays:
         return grid.at((float(self.center[1].detach()), float(self.center[0].detach())))
 
 
-def traced_bundle(lens, wavelength: float, angle=0.0, source=None, n_side: int = 64, doe=None, deflect=True):
-    """An aimed ``n_side`` x ``n_side`` pupil bundle and its chief ray, traced through ``lens`` to just behind
-    its last surface and, with a ``doe`` (its ``z`` behind the lens), through it (``deflect``: the local
-    grating turns the rays; otherwise its phase only joins the path). Returns (rays, chief, pupil coords, n)."""
-    rays, pupil = lens.pupil_bundle(wavelength, n_side, angle, source)
+def traced_bundle(lens, wavelength: float, angle=0.0, source=None, n_side: int = 64, doe=None, deflect=True,
+                  convention: str = "aimed", radius=None):
+    """An ``n_side`` x ``n_side`` pupil bundle by the pupil ``convention`` (``"aimed"``: real rays filling the
+    stop; ``"paraxial"``: the paraxial entrance pupil, or a beam of ``radius`` m on it, no aiming; see
+    :meth:`optlib.rays.SequentialLens.through_pupil`) and its chief ray, traced through ``lens`` to just
+    behind its last surface and, with a ``doe`` (its ``z`` behind the lens), through it (``deflect``: the
+    local grating turns the rays; otherwise its phase only joins the path). Returns (rays, chief, pupil
+    coords, n)."""
+    rays, pupil = lens.pupil_bundle(wavelength, n_side, angle, source, convention=convention, radius=radius)
     out = lens.trace(rays, to_sensor=False)
-    chief = lens.trace(lens.chief_ray(wavelength, angle, source), to_sensor=False)
+    chief = lens.trace(lens.chief_ray(wavelength, angle, source, convention=convention), to_sensor=False)
     if not bool(chief.valid[0]):
         raise ValueError(f"the chief ray at field {angle!r} does not pass the lens; the field is beyond the lens' coverage")
     n = lens.image_index(wavelength)
@@ -77,13 +81,18 @@ def traced_bundle(lens, wavelength: float, angle=0.0, source=None, n_side: int =
 
 
 def pupil_rays(lens, wavelength: float, angle=0.0, source=None, n_side: int = 64,
-               center: Optional[torch.Tensor] = None, doe=None) -> PupilRays:
-    """Trace an aimed ``n_side`` x ``n_side`` pupil grid at field ``angle`` (rad) or from a point ``source``
-    (x, y, z in m) and carry it to the exit-pupil reference sphere. ``center`` overrides the reference
-    point (default: the chief ray's hit on the sensor plane). A ``doe`` behind the lens adds its phase to
-    the paths where the rays cross it (a thin phase in the pupil, as a pupil model treats it; no
-    deflection). Differentiable in the lens parameters."""
-    out, chief, pupil, n = traced_bundle(lens, wavelength, angle, source, n_side, doe, deflect=False)
+               center: Optional[torch.Tensor] = None, doe=None, convention: str = "aimed",
+               radius=None) -> PupilRays:
+    """Trace an ``n_side`` x ``n_side`` pupil grid at field ``angle`` (rad) or from a point ``source`` (x, y, z
+    in m) and carry it to the exit-pupil reference sphere. The pupil ``convention`` decides which rays: the
+    default ``"aimed"`` fills the real stop at every field; ``"paraxial"`` samples the paraxial entrance
+    pupil (or a beam of ``radius`` m on it) without aiming (:meth:`optlib.rays.SequentialLens.through_pupil`;
+    off axis the two give visibly different PSFs). ``center`` overrides the reference point (default: the
+    chief ray's hit on the sensor plane). A ``doe`` behind the lens adds its phase to the paths where the
+    rays cross it (a thin phase in the pupil, as a pupil model treats it; no deflection). Differentiable in
+    the lens parameters."""
+    out, chief, pupil, n = traced_bundle(lens, wavelength, angle, source, n_side, doe, deflect=False,
+                                         convention=convention, radius=radius)
     zs = lens.sensor_z if isinstance(lens.sensor_z, torch.Tensor) else torch.tensor(
         float(lens.sensor_z), dtype=out.o.dtype, device=out.o.device)
     P = chief.to_plane(zs, n).o[0] if center is None else center

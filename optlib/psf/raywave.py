@@ -28,15 +28,17 @@ from .pupil import traced_bundle
 
 
 def raywave_field(lens, wavelength: float, sensor: Grid, dx: float, window: int, plane_z: Optional[float] = None,
-                  angle=0.0, source=None, n_side: int = 512, doe=None, padding: float = 2.0, check: bool = True):
+                  angle=0.0, source=None, n_side: int = 512, doe=None, padding: float = 2.0, check: bool = True,
+                  convention: str = "aimed", radius=None):
     """Steps 1-4 of the module docstring: (the Field on the plane after the DOE, the Field on the sensor).
-    ``plane_z`` defaults to the DOE's ``z``; ``sensor`` is the positioned pixel grid the result must tile."""
+    ``plane_z`` defaults to the DOE's ``z``; ``sensor`` is the positioned pixel grid the result must tile;
+    ``convention``/``radius``: which rays fill the pupil (:func:`optlib.psf.pupil_rays`)."""
     if plane_z is None:
         if doe is None or doe.z is None:
             raise ValueError("raywave: give plane_z (m), or a DOE with its z")
         plane_z = doe.z
     pixel_factor(Grid(1, dx), sensor)  # raises unless the pixel pitch is an integer multiple of dx
-    out, chief, _, n = traced_bundle(lens, wavelength, angle, source, n_side)
+    out, chief, _, n = traced_bundle(lens, wavelength, angle, source, n_side, convention=convention, radius=radius)
     if float(plane_z) < float(out.o[out.valid][:, 2].max()):
         raise ValueError(f"plane_z = {float(plane_z):.6e} m lies inside the lens; put it behind the last surface")
     out, chief = out.to_plane(plane_z, n), chief.to_plane(plane_z, n)
@@ -61,12 +63,16 @@ def raywave_field(lens, wavelength: float, sensor: Grid, dx: float, window: int,
 
 def raywave_psf(lens, wavelength: float, sensor: Grid, dx: float, window: int, plane_z: Optional[float] = None,
                 angle=0.0, source=None, n_side: int = 512, doe=None, padding: float = 2.0, check: bool = True,
-                return_field: bool = False):
+                return_field: bool = False, convention: str = "aimed", radius=None):
     """Ray-wave PSF (H, W) on the positioned ``sensor`` pixel grid (e.g. centred on the chief ray's hit),
     power per pixel: rays (an aimed ``n_side`` x ``n_side`` pupil grid at ``angle`` rad or from ``source``)
     traced to ``plane_z`` (m; default the DOE's z), made a Field on a ``window`` x ``window`` grid of pitch
     ``dx`` (m), through the ``doe`` if given, propagated to the sensor and integrated over its pixels
-    (``sensor.dx`` an integer multiple of ``dx``). ``return_field`` also returns the Field on the plane."""
-    E, out = raywave_field(lens, wavelength, sensor, dx, window, plane_z, angle, source, n_side, doe, padding, check)
+    (``sensor.dx`` an integer multiple of ``dx``). ``return_field`` also returns the Field on the plane.
+    ``convention``/``radius``: which rays fill the pupil (:func:`optlib.psf.pupil_rays`). Near focus the
+    beam on the plane is few samples across and the splat's blurred edge apodises it: ``check`` refuses a
+    beam narrower than :data:`optlib.rays.fields.MIN_BEAM_SAMPLES` samples in radius, naming the ``dx`` to use."""
+    E, out = raywave_field(lens, wavelength, sensor, dx, window, plane_z, angle, source, n_side, doe, padding, check,
+                           convention, radius)
     psf = pixelate(out, sensor)
     return (psf, E) if return_field else psf

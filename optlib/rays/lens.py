@@ -10,6 +10,7 @@ import torch
 import torch.utils.checkpoint
 
 from .. import materials
+from ..units import number
 from .surfaces import Surface, refract_xyz
 
 
@@ -135,46 +136,56 @@ class SequentialLens:
         flagged = [i for i, s in enumerate(self.surfaces) if s.stop]
         return flagged[0] if flagged else 0
 
-    def _abcd(self, wavelength: float, first: int, last: int, n_in: float):
+    def _abcd(self, wavelength: float, first: int, last: int, n_in: float, end_z=None, num=_f):
         """Paraxial matrix in (y, n u) from the vertex plane of surface ``first`` (just before it, index
-        ``n_in``) to just after surface ``last - 1``. Returns the 2x2 matrix (nested lists) and the index
-        after. The paraxial curvature of an asphere includes its a2 term: c + 2 a2."""
+        ``n_in``) to just after surface ``last - 1``, then on to the plane ``end_z`` (m) if given. Returns
+        the 2x2 matrix and the index after. The paraxial curvature of an asphere includes its a2 term:
+        c + 2 a2. ``num`` reads each lens parameter (``_f``: a float; identity: keep the tensor's graph)."""
         A, B, C, D = 1.0, 0.0, 0.0, 1.0
-        n, prev_z = n_in, _f(self.surfaces[first].z)
+        n, prev_z = n_in, num(self.surfaces[first].z)
         for s, m in zip(self.surfaces[first:last], self.materials[first:last]):
-            t = _f(s.z) - prev_z
+            t = num(s.z) - prev_z
             A, B = A + t / n * C, B + t / n * D
-            c = _f(s.c) + (2 * _f(s.coeffs[0]) if s.coeffs else 0.0)
+            c = num(s.c) + (2 * num(s.coeffs[0]) if s.coeffs else 0.0)
             n2 = m.n(wavelength)
             phi = (n2 - n) * c
             C, D = C - phi * A, D - phi * B
-            n, prev_z = n2, _f(s.z)
+            n, prev_z = n2, num(s.z)
+        if end_z is not None:
+            t = num(end_z) - prev_z
+            A, B = A + t / n * C, B + t / n * D
         return (A, B, C, D), n
 
-    def paraxial(self, wavelength: float):
+    def paraxial(self, wavelength: float, differentiable: bool = False):
         """First-order data (metres) from paraxial matrices at ``wavelength`` (m): ``efl``, ``bfl`` (from
         the last vertex), paraxial ``image_z`` of an object at infinity, entrance and exit pupils (the
         stop's images in object and image space: ``entrance_pupil_z``, ``entrance_pupil_radius``,
-        ``exit_pupil_z``, ``exit_pupil_radius``) and ``f_number`` = EFL / entrance-pupil diameter."""
+        ``exit_pupil_z``, ``exit_pupil_radius``) and ``f_number`` = EFL / entrance-pupil diameter.
+
+        Plain floats by default; ``differentiable=True`` keeps every quantity a function of the lens's
+        tensor parameters (surface positions, curvatures, a2, the stop's semi-diameter), so that a loss on
+        the F-number or EFL back-propagates into the lens (0-d tensors where a parameter is a tensor)."""
+        num = (lambda x: x) if differentiable else _f
         n0 = self.object_medium.n(wavelength)
         N = len(self.surfaces)
-        (A, B, C, D), n_img = self._abcd(wavelength, 0, N, n0)
-        if C == 0:
+        (A, B, C, D), n_img = self._abcd(wavelength, 0, N, n0, num=num)
+        if _f(C) == 0:
             raise ValueError("the lens is afocal (zero power): EFL, BFL and F-number are undefined")
         efl = -n_img / C  # focal length measured in image space (equals n' / power)
         bfl = -n_img * A / C
-        z_last = _f(self.surfaces[-1].z)
+        z_last = num(self.surfaces[-1].z)
         out = {"efl": efl, "bfl": bfl, "image_z": z_last + bfl}
         i = self.stop_index()
-        r_stop = _f(self.surfaces[i].semi_diameter)
-        (Af, Bf, _, _), _ = self._abcd(wavelength, 0, i, n0)  # object space (first vertex) -> stop plane
-        if Af == 0:
+        r_stop = num(self.surfaces[i].semi_diameter)
+        # object space (first vertex) -> the stop's plane, including the gap after the surface before it
+        (Af, Bf, _, _), _ = self._abcd(wavelength, 0, i, n0, end_z=self.surfaces[i].z, num=num)
+        if _f(Af) == 0:
             raise ValueError("the stop is imaged to infinity in object space (telecentric); no entrance pupil")
-        out["entrance_pupil_z"] = _f(self.surfaces[0].z) + n0 * Bf / Af
+        out["entrance_pupil_z"] = num(self.surfaces[0].z) + n0 * Bf / Af
         out["entrance_pupil_radius"] = abs(r_stop / Af)
         n_stop = self.object_medium.n(wavelength) if i == 0 else self.materials[i - 1].n(wavelength)
-        (Ar, Br, Cr, Dr), _ = self._abcd(wavelength, i, N, n_stop)  # stop plane -> after the last surface
-        if Dr == 0:
+        (Ar, Br, Cr, Dr), _ = self._abcd(wavelength, i, N, n_stop, num=num)  # stop plane -> after the last surface
+        if _f(Dr) == 0:
             raise ValueError("the stop is imaged to infinity in image space (telecentric); no exit pupil")
         out["exit_pupil_z"] = z_last - n_img * Br / Dr
         out["exit_pupil_radius"] = abs(r_stop / Dr)
@@ -237,6 +248,18 @@ class SequentialLens:
         d = target - src
         return src.clone(), d / torch.linalg.norm(d, dim=-1, keepdim=True)
 
+    def _paraxial_start(self, par, pupil, angle, source, z_start, radius=None):
+        """Start-plane points of rays through ``pupil`` * r on the paraxial entrance pupil (r = ``radius``, or
+        the entrance pupil's), parallel at ``angle`` or from ``source``."""
+        r_ep, z_ep = par["entrance_pupil_radius"] if radius is None else radius, par["entrance_pupil_z"]
+        ep = pupil * r_ep
+        if source is None:
+            d0 = self.direction(angle, pupil.dtype, pupil.device)
+            return ep + (d0[:2] / d0[2]) * (z_start - z_ep)
+        sx, sy, sz = (float(v) for v in source)
+        s = (z_start - sz) / (z_ep - sz)
+        return torch.stack([sx + s * (ep[:, 0] - sx), sy + s * (ep[:, 1] - sy)], -1)
+
     def aimed(self, wavelength: float, pupil: torch.Tensor, angle=0.0, source=None, iters: int = 8,
               tol: float = 1e-12) -> Rays:
         """Real-ray aiming: rays that cross the stop plane at ``pupil`` (N, 2), normalised stop coordinates
@@ -250,17 +273,8 @@ class SequentialLens:
         r_stop = _f(self.surfaces[i].semi_diameter)
         z_start = _f(self.surfaces[0].z) - 1e-3
         target = pupil * r_stop
-        # paraxial guess: the entrance-pupil point, carried back to the start plane along the chief direction
-        r_ep, z_ep = par["entrance_pupil_radius"], par["entrance_pupil_z"]
-        if source is None:
-            d0 = self.direction(angle, dtype, device)
-            uv = pupil * r_ep + (d0[:2] / d0[2]) * (z_start - z_ep)
-        else:
-            sx, sy, sz = (float(v) for v in source)
-            ep = pupil * r_ep
-            s = (z_start - sz) / (z_ep - sz)
-            uv = torch.stack([sx + s * (ep[:, 0] - sx), sy + s * (ep[:, 1] - sy)], -1)
-        h = 1e-7 * max(r_ep, 1e-6)
+        uv = self._paraxial_start(par, pupil, angle, source, z_start)  # the guess: the paraxial pupil point
+        h = 1e-7 * max(par["entrance_pupil_radius"], 1e-6)
         with torch.no_grad():
             for _ in range(iters):
                 both = torch.cat([uv, uv + torch.tensor([h, 0.0], dtype=dtype, device=device),
@@ -280,17 +294,45 @@ class SequentialLens:
         o, d = self._launch(uv, angle, source, z_start, dtype, device)
         return Rays(o, d, wavelength, self._plane_wave_opl(o, d, wavelength) if source is None else None)
 
+    def through_pupil(self, wavelength: float, pupil: torch.Tensor, angle=0.0, source=None,
+                      convention: str = "aimed", radius: Optional[float] = None) -> Rays:
+        """Rays through normalised pupil coordinates ``pupil`` (N, 2) by a documented pupil ``convention``:
+
+        - ``"aimed"``: real rays aimed to cross the stop at ``pupil`` x stop radius (:meth:`aimed`); the stop
+          is filled at every field (Zemax/Code V with ray aiming on).
+        - ``"paraxial"``: rays through the paraxial entrance pupil at ``pupil`` x r, r = ``radius`` (m) or the
+          entrance pupil's radius, without aiming (ray aiming off). Off axis the real stop may cut the bundle
+          (those rays are marked invalid by the trace) or be under-filled. With ``radius`` smaller than the
+          pupil's this is a beam of that radius centred on the paraxial pupil: an illumination aperture.
+        """
+        if convention == "aimed":
+            if radius is not None:
+                raise ValueError("radius is the illuminated radius of the 'paraxial' convention; the 'aimed' "
+                                 "convention always fills the stop")
+            return self.aimed(wavelength, pupil, angle, source)
+        if convention != "paraxial":
+            raise ValueError(f"unknown pupil convention {convention!r}; use 'aimed' or 'paraxial'")
+        if radius is not None:
+            radius = number("radius", radius, positive=True)
+        z_start = _f(self.surfaces[0].z) - 1e-3
+        uv = self._paraxial_start(self.paraxial(wavelength), pupil, angle, source, z_start, radius)
+        o, d = self._launch(uv, angle, source, z_start, pupil.dtype, pupil.device)
+        return Rays(o, d, wavelength, self._plane_wave_opl(o, d, wavelength) if source is None else None)
+
     def pupil_bundle(self, wavelength: float, n_side: int = 64, angle=0.0, source=None,
-                     dtype=torch.float64, device=None):
-        """Aimed rays on a square grid of ``n_side`` samples across the stop (those inside the disc), and
-        their normalised pupil coordinates (N, 2)."""
+                     dtype=torch.float64, device=None, convention: str = "aimed", radius: Optional[float] = None):
+        """Rays on a square grid of ``n_side`` samples across the pupil (those inside the disc) by the pupil
+        ``convention`` of :meth:`through_pupil`, and their normalised pupil coordinates (N, 2)."""
         x, y = self._disc_grid(n_side, dtype, device)
         pupil = torch.stack([x, y], -1)
-        return self.aimed(wavelength, pupil, angle, source), pupil
+        return self.through_pupil(wavelength, pupil, angle, source, convention, radius), pupil
 
-    def chief_ray(self, wavelength: float, angle=0.0, source=None, dtype=torch.float64, device=None) -> Rays:
-        """The ray through the centre of the stop (aimed), for a field ``angle`` (rad) or a ``source``."""
-        return self.aimed(wavelength, torch.zeros(1, 2, dtype=dtype, device=device), angle, source)
+    def chief_ray(self, wavelength: float, angle=0.0, source=None, dtype=torch.float64, device=None,
+                  convention: str = "aimed") -> Rays:
+        """The ray through the centre of the stop (``"aimed"``) or of the paraxial entrance pupil
+        (``"paraxial"``), for a field ``angle`` (rad) or a ``source``."""
+        return self.through_pupil(wavelength, torch.zeros(1, 2, dtype=dtype, device=device), angle, source,
+                                  convention)
 
     def marginal_ray(self, wavelength: float, source=None, dtype=torch.float64, device=None) -> Rays:
         """The on-axis ray through the stop's edge (in y)."""
@@ -364,10 +406,11 @@ class SequentialLens:
         """Refractive index of the medium after the last surface at ``wavelength`` (m)."""
         return self.materials[-1].n(wavelength)
 
-    def chief_hit(self, wavelength: float, angle=0.0, source=None) -> tuple:
-        """Where the chief ray meets the sensor plane: (y, x) (m), the origin of a PSF window centred on it."""
+    def chief_hit(self, wavelength: float, angle=0.0, source=None, convention: str = "aimed") -> tuple:
+        """Where the chief ray (of the pupil ``convention``, see :meth:`through_pupil`) meets the sensor plane:
+        (y, x) (m), the origin of a PSF window centred on it."""
         with torch.no_grad():
-            c = self.trace(self.chief_ray(wavelength, angle, source))
+            c = self.trace(self.chief_ray(wavelength, angle, source, convention=convention))
         if not bool(c.valid[0]):
             raise ValueError(f"the chief ray at field {angle!r} does not pass the lens; the field is beyond its coverage")
         return float(c.o[0, 1]), float(c.o[0, 0])
