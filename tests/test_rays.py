@@ -293,3 +293,22 @@ def test_the_singlet_sensor_is_where_the_authors_put_it():
     lens = library("singlet")  # single_fov40: sensor 30 mm behind the rear vertex, paraxial focus 35.06 mm
     assert float(lens.sensor_z) == pytest.approx(33e-3, abs=1e-12)
     assert lens.paraxial(532e-9)["image_z"] == pytest.approx(35.06e-3, abs=0.01e-3)
+
+
+def test_a_scaled_lens_scales_its_focal_length_and_real_focus_and_keeps_its_f_number():
+    # the aspheric six-element lens exercises the a_{2i} scaling: a wrong power of the factor moves its focus
+    for name, s in (("cooke_triplet", 0.1), ("ho2024_aspheric6", 2.0)):
+        lens = library(name)
+        big = lens.scaled(s)
+        a, b = lens.paraxial(WL), big.paraxial(WL)
+        assert b["efl"] == pytest.approx(s * a["efl"], rel=1e-12)
+        assert b["f_number"] == pytest.approx(a["f_number"], rel=1e-12)
+        assert float(big.sensor_z) == pytest.approx(s * float(lens.sensor_z), rel=1e-12)
+        r = 0.3 * float(lens.surfaces[lens.stop_index()].semi_diameter)
+        f0 = lens.best_focus(lens.trace(lens.collimated(WL, r, 16), to_sensor=False))
+        f1 = big.best_focus(big.trace(big.collimated(WL, s * r, 16), to_sensor=False))
+        assert f1 == pytest.approx(s * f0, rel=1e-9)
+    moved = library("singlet").with_sensor(35e-3)
+    assert float(moved.sensor_z) == 35e-3 and float(library("singlet").sensor_z) == pytest.approx(33e-3)
+    with pytest.raises(ValueError, match="factor"):
+        library("singlet").scaled(0.0)

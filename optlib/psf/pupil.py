@@ -51,6 +51,15 @@ class PupilRays:
     wavelength: float
     n_side: int
 
+    def wavefront_map(self):
+        """(W, A) on the (n_side x n_side) pupil grid (row: pupil y, column: pupil x): the wavefront error W
+        (m of optical path; 0 outside the pupil) and the mask A of valid rays (1.0 / 0.0)."""
+        N = self.n_side
+        ix = torch.round((self.pupil[:, 0] + 1) * N / 2 - 0.5).long()
+        iy = torch.round((self.pupil[:, 1] + 1) * N / 2 - 0.5).long()
+        z = torch.zeros(N, N, dtype=self.q.dtype, device=self.q.device)
+        return z.index_put((iy, ix), self.w), z.index_put((iy, ix), self.valid.to(self.q.dtype))
+
     def window(self, grid: Grid) -> Grid:
         """``grid`` centred on the reference point P (the chief ray's sensor hit): a PSF window."""
         return grid.at((float(self.center[1].detach()), float(self.center[0].detach())))
@@ -144,11 +153,7 @@ def pupil_field(pr: PupilRays, check: bool = True) -> Field:
     ``check`` raises :class:`SamplingError` when the wavefront changes by more than half a wave between
     neighbouring pupil samples (its Fourier sum would alias: use more samples, ``n_side``)."""
     N = pr.n_side
-    dtype, device = pr.q.dtype, pr.q.device
-    ix = torch.round((pr.pupil[:, 0] + 1) * N / 2 - 0.5).long()
-    iy = torch.round((pr.pupil[:, 1] + 1) * N / 2 - 0.5).long()
-    W = torch.zeros(N, N, dtype=dtype, device=device).index_put((iy, ix), pr.w)
-    A = torch.zeros(N, N, dtype=dtype, device=device).index_put((iy, ix), pr.valid.to(dtype))
+    W, A = pr.wavefront_map()
     if check:
         gx = (W[:, 1:] - W[:, :-1])[(A[:, 1:] * A[:, :-1]) > 0].detach()
         gy = (W[1:] - W[:-1])[(A[1:] * A[:-1]) > 0].detach()

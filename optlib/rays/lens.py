@@ -130,6 +130,20 @@ class SequentialLens:
             z += t
         return cls(surfs, mats, (z + sensor_distance) * unit, object_medium)
 
+    def scaled(self, factor: float) -> "SequentialLens":
+        """The same design with every length multiplied by ``factor`` (positions, semi-diameters, sensor;
+        curvatures divided, a_{2i} times factor^(1 - 2i)): EFL scales by ``factor``, F-number and field of view
+        do not (Ho et al. use the Cooke triplet at ``system_scale`` 0.1). Same materials."""
+        s = number("factor", factor, unit="", positive=True)
+        surfs = [Surface(sf.z * s, sf.semi_diameter * s, sf.c / s, sf.k,
+                         tuple(a * s ** (1 - 2 * i) for i, a in enumerate(sf.coeffs, start=1)), sf.stop)
+                 for sf in self.surfaces]
+        return SequentialLens(surfs, [m.name for m in self.materials], self.sensor_z * s, self.object_medium.name)
+
+    def with_sensor(self, sensor_z) -> "SequentialLens":
+        """The same lens with its sensor plane at ``sensor_z`` (m; may be a tensor, e.g. a learnt focus)."""
+        return SequentialLens(self.surfaces, [m.name for m in self.materials], sensor_z, self.object_medium.name)
+
     # --- first-order optics ---------------------------------------------------------------------
     def stop_index(self) -> int:
         """Index of the aperture stop: the surface flagged ``stop``, else the first surface."""
