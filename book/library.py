@@ -149,13 +149,8 @@ def four_ways(doe, sensor, dx):
 cases = {w: four_ways(make_doe(w), *windows[w]) for w in windows}
 
 
-def ee80(p, sensor):
-    c = sensor.shape[0] // 2
-    yy, xx = torch.meshgrid(torch.arange(sensor.shape[0]) - c, torch.arange(sensor.shape[1]) - c, indexing="ij")
-    r = (torch.sqrt(xx.double() ** 2 + yy.double() ** 2) * sensor.dx).flatten()
-    order = torch.argsort(r)
-    cum = torch.cumsum(p.flatten().double()[order], 0) / p.double().sum()
-    return float(r[order][torch.searchsorted(cum, torch.tensor(0.8, dtype=cum.dtype))])
+def ee80(p, sensor):  # radius holding 80 % of the power, about the chief ray
+    return ol.metrics.encircled_radius(p, sensor, 0.8)
 
 
 print(f"{'W (waves)':<10}{'model':<14}{'NCC with ray-wave':>19}{'EE80 radius (um)':>19}{'power in window':>17}")

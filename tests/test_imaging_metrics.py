@@ -74,3 +74,19 @@ def test_ncc_rmse_mae_depth_metrics():
     assert m["delta3"] == pytest.approx(2 / 3)  # ratio 2 > 1.25^3 = 1.95
     with pytest.raises(ValueError):
         metrics.depth_metrics(pred, torch.zeros(4))
+
+
+def test_encircled_radius_of_a_uniform_disc_and_of_the_airy_pattern():
+    import math
+    import optlib as ol
+    from optlib import analytic
+    g = ol.Grid(401, 0.05e-6).at((3e-6, -2e-6))  # a positioned window: the radius is about its centre
+    r = g.r(local=True)
+    disc = (r <= 5e-6).double()
+    assert ol.metrics.encircled_radius(disc, g, 0.64) == pytest.approx(4e-6, abs=0.06e-6)  # 0.64 = (4/5)^2
+    # the Airy pattern holds 83.8 % inside its first zero
+    wl, f, D = 0.5e-6, 2e-3, 1e-3  # first zero 1.22 um: the 20 um window holds 97 % of the power
+    airy = torch.as_tensor(analytic.airy_intensity(r.numpy(), wl, f, D))
+    r0 = analytic.airy_first_zero(wl, f, D)
+    assert ol.metrics.encircled_radius(airy, g, 0.8) < r0 < ol.metrics.encircled_radius(airy, g, 0.86)
+    assert math.isfinite(ol.metrics.encircled_radius(airy, g, 1.0))

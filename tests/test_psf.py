@@ -8,7 +8,7 @@ import torch
 
 from optlib import Grid, materials
 from optlib.elements import DOE, phase_to_height
-from optlib.metrics import first_minimum, ncc
+from optlib.metrics import encircled_radius, first_minimum, ncc
 from optlib.psf import huygens_psf, pupil_psf, pupil_rays, raywave_psf
 from optlib.rays import Rays, SequentialLens, Surface, library, to_field
 from optlib.sampling import SamplingError
@@ -58,15 +58,6 @@ def test_three_wave_methods_agree_on_a_near_perfect_lens(deg):
     assert float(rw.sum()) == pytest.approx(float(pupil.sum()), abs=2e-3)
 
 
-def _ee_radius(psf, pitch, frac=0.8):
-    H, W = psf.shape
-    y, x = torch.meshgrid(torch.arange(H) - H // 2, torch.arange(W) - W // 2, indexing="ij")
-    r = torch.sqrt(x.double() ** 2 + y.double() ** 2).flatten() * pitch
-    order = torch.argsort(r)
-    cum = torch.cumsum(psf.flatten()[order], 0) / psf.sum()
-    return float(r[order][torch.searchsorted(cum, torch.tensor(frac, dtype=cum.dtype))])
-
-
 def test_aberrated_wave_psf_tends_to_the_geometric_psf_as_the_aperture_grows():
     # a spherical (k = 0) plano-convex lens: spherical aberration grows as r^4, diffraction shrinks as 1/r
     ratios = []
@@ -76,8 +67,8 @@ def test_aberrated_wave_psf_tends_to_the_geometric_psf_as_the_aperture_grows():
         r_geo = float(torch.quantile(torch.linalg.norm(rays.o[rays.valid][:, :2], dim=-1), 0.8))  # EE80 of rays
         pitch = max(r_geo, 0.61 * WL / _na(lens)) / 20
         pr = pupil_rays(lens, WL, 0.0, n_side=256)
-        wave = pupil_psf(pr, pr.window(Grid(201, pitch)))
-        ratios.append(_ee_radius(wave, pitch) / r_geo)
+        g = pr.window(Grid(201, pitch))
+        ratios.append(encircled_radius(pupil_psf(pr, g), g) / r_geo)
     assert ratios[0] > 3  # diffraction-dominated
     assert all(b < a for a, b in zip(ratios, ratios[1:]))
     assert 0.8 < ratios[-1] < 1.25  # aberration-dominated: the wave PSF approaches the ray picture
