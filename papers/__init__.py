@@ -10,7 +10,7 @@ Each module exposes ``PARAMS`` (its parameter names), ``check(params)``, ``dry_r
 import importlib
 
 CHAPTER_MODULES = {"foundations": "foundations", "sitzmann2018": "sitzmann2018", "kleiner2025": "kleiner2025",
-                   "dko": "dko"}
+                   "dko": "dko", "ho2024": "ho2024"}
 
 
 def check_names(chapter: str, params: dict, known) -> None:
