@@ -85,3 +85,83 @@ def test_a_device_that_is_not_there_is_refused_by_name():
     with pytest.raises((ValueError, RuntimeError), match="tpu|device"):
         ol.train.use_device("tpu")
     assert torch.get_num_threads() <= max(2, os.cpu_count() or 1)
+
+
+# --- prescriptions (issue 14.5): every format through one validation path, errors naming file and surface ---
+def _zmx_text(tmp_path, name="cooke_triplet"):
+    from optlib.rays import prescription as P
+    return P.write_zmx(ol.rays.library(name), tmp_path / f"{name}.zmx").read_text()
+
+
+def test_a_truncated_zemax_file_is_refused_not_read_as_another_lens(tmp_path):
+    from optlib.rays import prescription as P
+    text = _zmx_text(tmp_path)
+    lines = text.splitlines()
+    at = {n: [i for i, ln in enumerate(lines) if ln.startswith(f"SURF {n}")][0] for n in (4, 5)}
+    # before SURF 4 (the last has DISZ 1 mm), before SURF 5 (DISZ 0, but the image would be in F2), inside SURF 5
+    for end in (at[4], at[5], at[5] + 3):
+        (tmp_path / "t.zmx").write_text("\n".join(lines[:end]) + "\n")
+        with pytest.raises(ValueError, match=r"t\.zmx.*truncated"):
+            P.read_zmx(tmp_path / "t.zmx")
+
+
+@pytest.mark.parametrize("key,bad", [("CURV", "nan"), ("CURV", "inf"), ("CONI", "nan"), ("DIAM", "inf"),
+                                     ("DISZ", "nan"), ("PARM 1", "inf")])
+def test_non_finite_zemax_numbers_are_refused_with_file_and_surface(tmp_path, key, bad):
+    from optlib.rays import prescription as P
+    text = _zmx_text(tmp_path, "ho2024_aspheric6")
+    lines = text.splitlines()
+    i = [j for j, ln in enumerate(lines) if ln.strip().startswith(key + " ")][2]  # in the body, not the object
+    head = lines[i].split()
+    lines[i] = "  " + " ".join(head[:len(key.split())] + [bad] + head[len(key.split()) + 1:])
+    (tmp_path / "b.zmx").write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=r"b\.zmx.*(surface \d+).*(finite|number)|b\.zmx.*surface \d+.*finite"):
+        P.read_zmx(tmp_path / "b.zmx")
+
+
+def test_yaml_non_finite_and_mistyped_fields_are_refused(tmp_path):
+    from optlib.rays import prescription as P
+    good = ("units: mm\nsensor_distance: 10\nsurfaces:\n  - {R: 20, thickness: 2, material: N-BK7, semi_diameter: 5}\n"
+            "  - {R: -20, thickness: 0, semi_diameter: 5, stop: true}\n")
+    p = tmp_path / "l.yaml"
+    cases = {"R: 20,": ("R: .nan,", "surface 0: R must be finite"),
+             "thickness: 2,": ("thickness: .inf,", "surface 0: thickness must be finite"),
+             "semi_diameter: 5}": ("semi_diameter: .nan}", "surface 0: semi_diameter must be finite"),
+             "material: N-BK7,": ("material: N-BK7, k: .nan,", "surface 0: k must be finite"),
+             "stop: true": ('stop: "false"', "surface 1: stop must be true or false"),
+             "sensor_distance: 10": ("sensor_distance: .inf", "sensor_distance must be a finite number")}
+    for old, (new, msg) in cases.items():
+        p.write_text(good.replace(old, new, 1))
+        with pytest.raises(ValueError, match=msg):
+            P.load(p)
+    p.write_text(good.replace("R: 20,", "R: 20, coeffs: [0, 0, 0, 0, 0, 0, 0, 0, 1e-9],", 1))
+    with pytest.raises(ValueError, match="at most 8"):
+        P.load(p)
+
+
+def test_zemax_and_yaml_refuse_the_same_impossible_sphere(tmp_path):
+    from optlib.rays import prescription as P
+    text = _zmx_text(tmp_path, "singlet")  # R1 = 8 mm, semi-diameter 5 mm: make R1 = 4 mm
+    bad = text.replace("CURV 0.125\n", "CURV 0.25\n", 1)
+    assert bad != text
+    (tmp_path / "s.zmx").write_text(bad)
+    with pytest.raises(ValueError, match=r"s\.zmx: surface 1: a sphere of radius 4"):
+        P.read_zmx(tmp_path / "s.zmx")
+
+
+def test_high_order_asphere_terms_survive_a_zemax_round_trip_and_utf16_without_bom_loads(tmp_path):
+    from optlib.rays import prescription as P
+    lens = ol.rays.library("ho2024_aspheric6")
+    s = lens.surfaces[3]
+    lens.surfaces[3] = type(s)(s.z, s.semi_diameter, s.c, s.k, tuple(s.coeffs) + (1e3, -2e5), s.stop)  # a14, a16
+    back = P.read_zmx(P.write_zmx(lens, tmp_path / "a.zmx"))
+    assert len(back.surfaces[3].coeffs) == 8
+    assert float(back.surfaces[3].coeffs[7]) == pytest.approx(-2e5, rel=1e-12)
+    text = (tmp_path / "a.zmx").read_text()
+    (tmp_path / "p9.zmx").write_text(text.replace("PARM 8", "PARM 9", 1))
+    with pytest.raises(ValueError, match="PARM 9"):
+        P.read_zmx(tmp_path / "p9.zmx")
+    for enc in ("utf-16-le", "utf-16-be"):
+        (tmp_path / "u.zmx").write_bytes(text.encode(enc))  # no byte-order mark
+        u = P.read_zmx(tmp_path / "u.zmx")
+        assert u.paraxial(587.6e-9)["efl"] == pytest.approx(back.paraxial(587.6e-9)["efl"], rel=1e-12)
