@@ -49,6 +49,7 @@ $(call chapter_nb,$(1)): $(call chapter_src,$(1)) params/$(1)/tiny.yaml $(OPTLIB
 	@mkdir -p $$(@D) $(RESULTS)
 	@echo "== chapter $(1) (tiny)"
 	@start=$$$$(date +%s); \
+	$(PY) -m papers check $(1) params/$(1)/tiny.yaml; \
 	$(VENV)/bin/jupytext --to ipynb -o - $$< | $(VENV)/bin/papermill - $$@ -f params/$(1)/tiny.yaml \
 	  -k python3 --cwd $$(@D) --no-progress-bar --log-level WARNING; \
 	$(PY) book/hide_injected.py $$@; \
@@ -83,6 +84,7 @@ test: book
 chapter: venv
 	@test -n "$(call chapter_src,$(CHAPTER))" || { echo "unknown CHAPTER '$(CHAPTER)'; one of: $(CHAPTERS)"; exit 2; }
 	@test -f params/$(CHAPTER)/$(SCALE).yaml || { echo "no params/$(CHAPTER)/$(SCALE).yaml"; exit 2; }
+	$(PY) -m papers check $(CHAPTER) params/$(CHAPTER)/$(SCALE).yaml
 	mkdir -p $(BUILD)/runs/$(SCALE)
 	$(VENV)/bin/jupytext --to ipynb -o - $(call chapter_src,$(CHAPTER)) | $(VENV)/bin/papermill - \
 	  $(BUILD)/runs/$(SCALE)/$(CHAPTER).ipynb -f params/$(CHAPTER)/$(SCALE).yaml $(if $(DEVICE),-p device $(DEVICE)) \

@@ -8,6 +8,10 @@ Each module exposes ``PARAMS`` (its parameter names), ``check(params)``, ``dry_r
 ``dry_run_report(result)``.
 """
 import importlib
+from pathlib import Path
+
+#: a parameter file larger than this is refused before it is parsed (bytes)
+MAX_PARAM_FILE_BYTES = 64 * 1024
 
 CHAPTER_MODULES = {"foundations": "foundations", "sitzmann2018": "sitzmann2018", "kleiner2025": "kleiner2025",
                    "dko": "dko", "ho2024": "ho2024"}
@@ -31,3 +35,38 @@ def dry_run_chapter(chapter: str, params: dict):
     m = module(chapter)
     d = m.dry_run(params)
     return m.dry_run_report(d), d["all_required_valid"]
+
+
+def read_param_file(chapter: str, path, complete: bool = None) -> dict:
+    """The parameters in the YAML file ``path`` for ``chapter``, checked before papermill sees them: at most
+    :data:`MAX_PARAM_FILE_BYTES`, no YAML anchors or aliases (a 'billion laughs' file would hang the run), a
+    mapping whose every key is a parameter of the chapter (an unknown key is named: papermill would only log
+    it) and, when ``complete`` (default: any scale but ``tiny``, whose values are the notebook's defaults),
+    naming every parameter (a missing key would silently keep the tiny default)."""
+    import yaml
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no parameter file {path}")
+    size = path.stat().st_size
+    if size > MAX_PARAM_FILE_BYTES:
+        raise ValueError(f"{path}: {size} bytes; a parameter file is at most {MAX_PARAM_FILE_BYTES} bytes")
+    text = path.read_text()
+    try:
+        if any(isinstance(t, (yaml.AliasToken, yaml.AnchorToken)) for t in yaml.scan(text)):
+            raise ValueError(f"{path}: YAML anchors and aliases are not allowed in a parameter file")
+        p = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ValueError(f"{path}: not valid YAML ({e})") from None
+    if not isinstance(p, dict):
+        raise ValueError(f"{path}: not a YAML mapping of parameters")
+    known = module(chapter).PARAMS
+    unknown = sorted(set(p) - set(known))
+    if unknown:
+        raise KeyError(f"{path}: unknown {chapter} parameters {unknown}; known: {tuple(known)}")
+    if complete is None:
+        complete = p.get("scale", "tiny") != "tiny"
+    missing = [k for k in known if k not in p]
+    if complete and missing:
+        raise KeyError(f"{path}: a {p.get('scale')!r} parameter set must name every parameter (a missing one keeps the "
+                       f"notebook's tiny default); missing {missing}")
+    return p

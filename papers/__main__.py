@@ -1,13 +1,13 @@
-"""``python -m papers dryrun CHAPTER --params FILE [CHAPTER --params FILE ...]``: build each chapter's configuration
-from the given parameter file (YAML, read with ``yaml.safe_load``), check its sampling and estimate its cost,
-without training. Exits 1 if a required step is invalid."""
+"""``python -m papers dryrun CHAPTER=FILE [CHAPTER=FILE ...]``: build each chapter's configuration from the given
+parameter file (YAML, checked by :func:`papers.read_param_file`), check its sampling and estimate its cost,
+without training. Exits 1 if a required step is invalid.
+
+``python -m papers check CHAPTER FILE``: check a parameter file before papermill runs the chapter with it
+(unknown or, outside tiny, missing parameters; size; no YAML aliases). Exits 2 with the reason."""
 import argparse
 import sys
-from pathlib import Path
 
-import yaml
-
-from . import dry_run_chapter
+from . import dry_run_chapter, read_param_file
 
 
 def main(argv=None) -> int:
@@ -15,15 +15,27 @@ def main(argv=None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     d = sub.add_parser("dryrun", help="dry-run chapters at the given parameter files")
     d.add_argument("runs", nargs="+", help="CHAPTER=FILE pairs, e.g. dko=params/dko/full.yaml")
+    c = sub.add_parser("check", help="check a parameter file for a chapter")
+    c.add_argument("chapter")
+    c.add_argument("file")
     a = ap.parse_args(argv)
+    if a.cmd == "check":
+        try:
+            read_param_file(a.chapter, a.file)
+        except (KeyError, ValueError, FileNotFoundError) as e:
+            print(f"parameter file refused: {e.args[0] if e.args else e}", file=sys.stderr)
+            return 2
+        return 0
     ok = True
     for run in a.runs:
         chapter, sep, path = run.partition("=")
         if not sep:
             raise SystemExit(f"{run!r}: expected CHAPTER=FILE")
-        p = yaml.safe_load(Path(path).read_text())
-        if not isinstance(p, dict):
-            raise SystemExit(f"{path}: not a YAML mapping of parameters")
+        try:
+            p = read_param_file(chapter, path)
+        except (KeyError, ValueError, FileNotFoundError) as e:
+            print(f"{run}: {e.args[0] if e.args else e}", file=sys.stderr)
+            return 2
         report, valid = dry_run_chapter(chapter, p)
         print(f"== {chapter} ({path})\n{report}\n")
         ok &= valid

@@ -71,3 +71,39 @@ def test_unknown_parameter_is_rejected():
     p = yaml.safe_load((ROOT / "params" / "foundations" / "tiny.yaml").read_text())
     with pytest.raises(KeyError, match="unknown foundations parameters"):
         foundations.setups({**p, "airy_nn": 3})
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_every_full_set_names_every_parameter(path):
+    cid = chapter_id(path)
+    p = experiments.read_param_file(cid, ROOT / "params" / cid / "full.yaml")
+    assert set(p) == set(notebook_parameters(path))
+
+
+def test_a_parameter_file_is_checked_before_papermill_sees_it(tmp_path):
+    import subprocess
+    import sys
+    full = (ROOT / "params" / "foundations" / "full.yaml").read_text()
+    f = tmp_path / "p.yaml"
+    f.write_text(full + "airy_nn: 3\n")  # a misspelt key: papermill would only log it
+    with pytest.raises(KeyError, match=r"p\.yaml: unknown foundations parameters \['airy_nn'\]"):
+        experiments.read_param_file("foundations", f)
+    f.write_text("\n".join(ln for ln in full.splitlines() if not ln.startswith("rs_n:")) + "\n")
+    with pytest.raises(KeyError, match=r"missing \['rs_n'\]"):  # the tiny default would be used silently
+        experiments.read_param_file("foundations", f)
+    tiny = yaml.safe_load((ROOT / "params" / "foundations" / "tiny.yaml").read_text())
+    f.write_text("scale: tiny\nseed: 1\n")  # a tiny set may override only some defaults
+    assert experiments.read_param_file("foundations", f) == {"scale": "tiny", "seed": 1} and tiny["seed"] == 0
+    f.write_text("a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: [*b, *b, *b]\n")
+    with pytest.raises(ValueError, match="aliases"):  # a 'billion laughs' file
+        experiments.read_param_file("foundations", f)
+    f.write_text("seed: 0\n" + "#" * (experiments.MAX_PARAM_FILE_BYTES + 1) + "\n")
+    with pytest.raises(ValueError, match="bytes"):
+        experiments.read_param_file("foundations", f)
+    f.write_text("- 1\n- 2\n")
+    with pytest.raises(ValueError, match="mapping"):
+        experiments.read_param_file("foundations", f)
+    f.write_text(full + "airy_nn: 3\n")
+    r = subprocess.run([sys.executable, "-m", "papers", "check", "foundations", str(f)], cwd=ROOT,
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "airy_nn" in r.stderr
