@@ -67,10 +67,13 @@ def use_device(name: str = "auto", cpu_threads: Optional[int] = 2) -> torch.devi
 def save_checkpoint(path, state: Dict) -> Path:
     """Write ``state`` atomically: to a temporary file in the same folder, then ``os.replace``.
 
-    An interrupted write leaves the previous checkpoint intact.
+    An interrupted write leaves the previous checkpoint intact; a temporary file left by a writer that was
+    killed mid-write is removed by the next write to the same path.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(path.name + ".*.tmp"):  # left by a writer killed mid-write (no finally ran)
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     os.close(fd)
     try:
@@ -103,17 +106,31 @@ class FitResult:
     resumed_from: int = 0
 
 
+def run_key(name: str, params: Dict, ignore=("device", "checkpoint_dir"), **extra) -> str:
+    """A checkpoint key for :func:`fit`: the run's ``name``, the ``extra`` settings and every parameter of
+    ``params`` but those in ``ignore`` (where it runs, where it saves), as a deterministic string."""
+    return repr((name, sorted(extra.items()), sorted((k, v) for k, v in params.items() if k not in ignore)))
+
+
 def fit(step_fn: Callable[[int], torch.Tensor], params_module: torch.nn.Module, optimizer: torch.optim.Optimizer,
         n_steps: int, scheduler=None, checkpoint: Optional[str] = None, checkpoint_every: int = 100,
         progress: bool = True, desc: str = "fit", time_budget_s: Optional[float] = None,
-        generator: Optional[torch.Generator] = None) -> FitResult:
+        generator: Optional[torch.Generator] = None, state: Optional[Dict] = None,
+        key: Optional[str] = None) -> FitResult:
     """Run ``n_steps`` of ``loss = step_fn(step); loss.backward(); optimizer.step()``.
 
     Args:
         step_fn: computes the loss of step ``step`` (draw the batch inside, from ``generator``).
         params_module: the module whose ``state_dict`` is checkpointed (the model, or a ModuleList of parts).
         checkpoint: file path; if it exists the run resumes from it (model, optimiser, scheduler, step,
-            history, RNG states), and it is rewritten atomically every ``checkpoint_every`` steps and at the end.
+            history, RNG states, ``state``), and it is rewritten atomically every ``checkpoint_every`` steps and
+            at the end. A resumed run is bitwise identical to an uninterrupted one.
+        state: the loop's own state that ``step_fn`` keeps between steps (e.g. the epoch's permutation, a
+            per-epoch draw), a dict of tensors, numbers or None: saved with each checkpoint and restored in
+            place on resume, so that a run can resume mid-epoch.
+        key: what determines the result (e.g. the parameters, as a string): stored in the checkpoint; a
+            checkpoint with another key, or with more steps than ``n_steps``, is refused with both named
+            (a changed learning rate is never silently replaced by the checkpoint's).
         time_budget_s: stop early after this much wall time (for equal-compute comparisons).
         progress: show a tqdm bar (rank 0 only under torch.distributed).
     """
@@ -124,6 +141,12 @@ def fit(step_fn: Callable[[int], torch.Tensor], params_module: torch.nn.Module, 
     start = 0
     if checkpoint and Path(checkpoint).is_file():
         st = load_checkpoint(checkpoint)
+        if key is not None and st.get("key") != key:
+            raise ValueError(f"{checkpoint} belongs to another run (its key {st.get('key')!r} != {key!r}); use "
+                             "another checkpoint path, or delete it to start afresh")
+        if int(st["step"]) > n_steps:
+            raise ValueError(f"{checkpoint} has {int(st['step'])} steps done, more than the {n_steps} asked; ask for "
+                             "at least as many, or delete it to start afresh")
         params_module.load_state_dict(st["model"])
         optimizer.load_state_dict(st["optimizer"])
         if scheduler is not None and "scheduler" in st:
@@ -131,6 +154,8 @@ def fit(step_fn: Callable[[int], torch.Tensor], params_module: torch.nn.Module, 
         torch.set_rng_state(st["torch_rng"])
         if generator is not None and "generator" in st:
             generator.set_state(st["generator"])
+        if state is not None:
+            state.update(st.get("loop_state", {}))
         start = int(st["step"])
         res.history = list(st["history"])
         res.resumed_from = start
@@ -144,6 +169,10 @@ def fit(step_fn: Callable[[int], torch.Tensor], params_module: torch.nn.Module, 
             st["scheduler"] = scheduler.state_dict()
         if generator is not None:
             st["generator"] = generator.get_state()
+        if state is not None:
+            st["loop_state"] = dict(state)
+        if key is not None:
+            st["key"] = key
         save_checkpoint(checkpoint, st)
 
     t0 = time.perf_counter()

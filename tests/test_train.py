@@ -83,3 +83,78 @@ def test_torchrun_two_processes_gloo_matches_single_process(tmp_path):
     a, b = json.loads(out.read_text()), json.loads(single.read_text())
     assert a["world"] == 2 and b["world"] == 1
     assert a["weights"] == pytest.approx(b["weights"], rel=1e-5, abs=1e-7)
+
+
+def _epoch_problem(seed=0, intensity_per_epoch=True):
+    """The shape of the all-optical SR and classifier loops of chapter 02: one random order of the data per
+    epoch and one random intensity per epoch, kept in a loop state between steps."""
+    g0 = torch.Generator().manual_seed(0)
+    x = torch.randn(40, 3, generator=g0)
+    y = x @ torch.tensor([1.0, -2.0, 0.5])
+    train.seed_everything(seed)
+    model = torch.nn.Linear(3, 1)
+    opt = torch.optim.Adam(model.parameters(), lr=0.05)
+    g = torch.Generator().manual_seed(seed)
+    state = {"perm": None, "p": 1.0}
+    per_epoch = 5
+
+    def step(i):
+        j = i % per_epoch
+        if j == 0:
+            state["perm"] = torch.randperm(40, generator=g)
+            if intensity_per_epoch:
+                state["p"] = float(torch.rand((), generator=g)) + 0.5
+        idx = state["perm"][j * 8:(j + 1) * 8]
+        return ((model(x[idx] * state["p"]).squeeze(-1) - y[idx]) ** 2).mean()
+
+    return model, opt, step, g, state
+
+
+@pytest.mark.parametrize("kill_at", [7, 13, 22])  # mid-epoch (7, 13, 22 are not multiples of 5)
+def test_an_epoch_loop_resumes_mid_epoch_bitwise(tmp_path, kill_at):
+    m1, o1, s1, g1, st1 = _epoch_problem()
+    r1 = train.fit(s1, m1, o1, 30, progress=False, generator=g1, state=st1)
+    ck = tmp_path / "ck.pt"
+
+    class Killed(Exception):
+        pass
+
+    m2, o2, s2, g2, st2 = _epoch_problem()
+
+    def dying(i):
+        if i == kill_at:
+            raise Killed
+        return s2(i)
+
+    with pytest.raises(Killed):
+        train.fit(dying, m2, o2, 30, checkpoint=str(ck), checkpoint_every=1, progress=False, generator=g2, state=st2,
+                  key="run")
+    m3, o3, s3, g3, st3 = _epoch_problem(seed=99)  # another seed: everything must come from the checkpoint
+    r3 = train.fit(s3, m3, o3, 30, checkpoint=str(ck), progress=False, generator=g3, state=st3, key="run")
+    assert r3.resumed_from == kill_at
+    assert torch.equal(m1.weight, m3.weight) and torch.equal(m1.bias, m3.bias)
+    assert r3.history == r1.history  # bitwise: the same losses, step by step
+
+
+def test_a_checkpoint_of_another_run_or_with_more_steps_is_refused(tmp_path):
+    ck = tmp_path / "ck.pt"
+    m, o, s, g, st = _epoch_problem()
+    train.fit(s, m, o, 10, checkpoint=str(ck), progress=False, generator=g, state=st,
+              key=train.run_key("sr", {"lr": 0.05, "device": "cpu"}))
+    m, o, s, g, st = _epoch_problem()
+    with pytest.raises(ValueError, match="another run"):  # a changed learning rate is not silently replaced
+        train.fit(s, m, o, 20, checkpoint=str(ck), progress=False, generator=g, state=st,
+                  key=train.run_key("sr", {"lr": 0.01, "device": "cpu"}))
+    # where it runs is not part of the key
+    train.fit(s, m, o, 12, checkpoint=str(ck), progress=False, generator=g, state=st,
+              key=train.run_key("sr", {"lr": 0.05, "device": "cuda"}))
+    with pytest.raises(ValueError, match="12 steps done, more than the 8"):
+        train.fit(s, m, o, 8, checkpoint=str(ck), progress=False, generator=g, state=st,
+                  key=train.run_key("sr", {"lr": 0.05, "device": "cpu"}))
+
+
+def test_a_temporary_left_by_a_killed_writer_is_cleaned_up(tmp_path):
+    p = tmp_path / "a.pt"
+    (tmp_path / "a.pt.xyz123.tmp").write_bytes(b"half a checkpoint")  # what a SIGKILL mid-write leaves
+    train.save_checkpoint(p, {"step": 1})
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["a.pt"]

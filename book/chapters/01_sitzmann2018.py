@@ -255,7 +255,7 @@ def train_edof(kind):
         return E.loss_fn(rec, train[idx], margin)
 
     res = ol.train.fit(step, model, opt, steps, scheduler=sched, checkpoint=ckpt(f"edof_{kind}"), desc=f"EDOF {kind}",
-                       generator=gen)
+                       generator=gen, key=ol.train.run_key(f"edof_{kind}", params, steps=steps))
     return model.eval(), res
 
 
@@ -383,7 +383,7 @@ def focus_step(i):
 
 
 focus_res = ol.train.fit(focus_step, focus_el, opt3, focus_steps, checkpoint=ckpt("focus"), desc="RGB focusing",
-                         generator=gen)
+                         generator=gen, key=ol.train.run_key("focus", params))
 print(f"{len(focus_res.history)} steps in {time.time() - t:.0f} s")
 
 # %%
@@ -485,7 +485,8 @@ def train_sr(scale_, optimize_optics):
         return ((out - hr)[..., mg:-mg, mg:-mg] ** 2).mean()
 
     name = f"sr{scale_}_{'optics' if optimize_optics else 'lens'}"
-    return m, ol.train.fit(step, m, opt, sr_steps, checkpoint=ckpt(name), desc=f"SR x{scale_}", generator=gen)
+    return m, ol.train.fit(step, m, opt, sr_steps, checkpoint=ckpt(name), desc=f"SR x{scale_}", generator=gen,
+                           key=ol.train.run_key(name, params))
 
 
 @torch.no_grad()

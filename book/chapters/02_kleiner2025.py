@@ -147,7 +147,7 @@ def train(name, net, data, gamma=0.0, intensities=None, n_epochs=None, step_epoc
     net.to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_ep * per_epoch, 0.5)
-    state = {"perm": None, "p": 1.0}
+    state = {"perm": None, "p": 1.0}  # the epoch's order and intensity: checkpointed, so a run resumes mid-epoch
 
     def step(i):
         e, j = divmod(i, per_epoch)
@@ -159,7 +159,8 @@ def train(name, net, data, gamma=0.0, intensities=None, n_epochs=None, step_epoc
         out = net(inputs[idx] * math.sqrt(state["p"]))  # the network: Field -> units -> intensity
         return aosr.sr_loss(out, objects[idx], S, gamma)
 
-    ol.train.fit(step, net, opt, n_ep * per_epoch, sched, checkpoint=ckpt(name), desc=name, generator=g)
+    ol.train.fit(step, net, opt, n_ep * per_epoch, sched, checkpoint=ckpt(name), desc=name, generator=g, state=state,
+                 key=ol.train.run_key(name, P, gamma=gamma, intensities=intensities, n_ep=n_ep, step_ep=step_ep))
     return net.eval()
 
 
@@ -469,15 +470,18 @@ gc = torch.Generator().manual_seed(seed)
 steps_per_epoch = n_train // batch
 
 
+clf_state = {"perm": None}  # checkpointed with the model: the classifier resumes mid-epoch too
+
+
 def clf_step(i):
     if i % steps_per_epoch == 0:
-        clf_step.perm = torch.randperm(n_train, generator=gc)
-    idx = clf_step.perm[(i % steps_per_epoch) * batch:(i % steps_per_epoch + 1) * batch]
+        clf_state["perm"] = torch.randperm(n_train, generator=gc)
+    idx = clf_state["perm"][(i % steps_per_epoch) * batch:(i % steps_per_epoch + 1) * batch]
     return F.cross_entropy(aosr.class_logits(clf(sets["mnist"]["inp"][idx]), masks), ytr[idx])
 
 
 ol.train.fit(clf_step, clf, opt, classifier_epochs * steps_per_epoch, desc="classifier",
-             checkpoint=ckpt("classifier"))
+             checkpoint=ckpt("classifier"), generator=gc, state=clf_state, key=ol.train.run_key("classifier", P))
 clf.eval()
 
 # %%

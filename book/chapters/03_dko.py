@@ -248,7 +248,8 @@ def train_depth(net, steps, seed_, param_groups=None, checkpoint=None, desc="tra
             x, d = x.flip(-1), d.flip(-1)
         return X.depth_loss(net(x), d, max_depth)  # the first layer (electronic or optical) is inside net
 
-    res = ol.train.fit(step, net, opt, steps, checkpoint=checkpoint, desc=desc, generator=g)
+    res = ol.train.fit(step, net, opt, steps, checkpoint=checkpoint, desc=desc, generator=g,
+                       key=ol.train.run_key(desc, P, steps=steps, seed=seed_))
     net.eval()
     return res
 
