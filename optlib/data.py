@@ -14,8 +14,11 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import math
 import os
 import struct
+import warnings
+import zlib
 import tarfile
 import tempfile
 import urllib.request
@@ -46,7 +49,16 @@ def cache_root() -> Path:
     return Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "optlib")).expanduser()
 
 
+def _safe_name(what: str, name: str) -> str:
+    """``name`` if it is one plain path component (no separator, not '.' or '..'), else a ValueError: a dataset
+    or file name never reaches outside its folder."""
+    if not isinstance(name, str) or not name or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name:
+        raise ValueError(f"{what} must be a plain name (no path separators, not '.' or '..'), got {name!r}")
+    return name
+
+
 def _search_dirs(dataset: str, root=None) -> List[Path]:
+    _safe_name("dataset", dataset)
     dirs = []
     if root is not None:
         dirs.append(Path(root))
@@ -86,6 +98,8 @@ def find_file(dataset: str, names: Sequence[str], urls: Sequence[str] = (), root
     ``names`` are alternatives for one file (e.g. ``x.gz`` and ``x``); ``urls`` are download sources for
     ``names[0]``.
     """
+    for n in names:
+        _safe_name("file name", n)
     dirs = _search_dirs(dataset, root)
     for d in dirs:
         for n in names:
@@ -111,33 +125,63 @@ def find_file(dataset: str, names: Sequence[str], urls: Sequence[str] = (), root
 
 # --- IDX (MNIST family) -------------------------------------------------------------------------------
 _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+#: the largest IDX payload read (bytes): the header's declared size is checked against it before anything
+#: is inflated (a gzip bomb declares, or inflates to, far more)
+MAX_IDX_BYTES = 1 << 30
+
+#: sha256 of the *decompressed* IDX files (robust to re-gzipping: the mirror's Fashion-MNIST files were
+#: re-compressed by Debian, their content is Zalando's), verified on every load, mirror or download. Computed
+#: from the copies in shared/data, whose decompressed md5s equal the canonical ones (MANIFEST.md). MNIST's
+#: training images are not pinned: no copy could be verified here.
+IDX_SHA256 = {
+    ("mnist", "t10k-images-idx3-ubyte"): "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    ("mnist", "t10k-labels-idx1-ubyte"): "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    ("mnist", "train-labels-idx1-ubyte"): "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    ("fashion_mnist", "t10k-images-idx3-ubyte"): "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    ("fashion_mnist", "t10k-labels-idx1-ubyte"): "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+    ("fashion_mnist", "train-images-idx3-ubyte"): "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    ("fashion_mnist", "train-labels-idx1-ubyte"): "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+}
 
 
-def read_idx(path) -> np.ndarray:
-    """Read an IDX file (optionally gzipped) into an array, checking magic number, dims and length."""
+def read_idx(path, sha256: Optional[str] = None, max_bytes: int = MAX_IDX_BYTES) -> np.ndarray:
+    """Read an IDX file (optionally gzipped) into an array, streaming: the magic number and the declared size
+    are checked (at most ``max_bytes``) before the body is inflated, the body must have exactly that size,
+    and with ``sha256`` the decompressed content must hash to it."""
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
+    h = hashlib.sha256()
     try:
         with opener(path, "rb") as f:
-            raw = f.read()
-    except (OSError, EOFError) as e:
+            head = f.read(4)
+            if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _IDX_TYPES:
+                raise DataFormatError(f"{path}: not an IDX file (bad magic number {head!r})")
+            ndim = head[3]
+            dims_raw = f.read(4 * ndim)
+            if ndim < 1 or len(dims_raw) < 4 * ndim:
+                raise DataFormatError(f"{path}: IDX header truncated")
+            dims = struct.unpack(">" + "I" * ndim, dims_raw)
+            dt = np.dtype(_IDX_TYPES[head[2]])
+            need = math.prod(dims) * dt.itemsize  # Python integers: no overflow
+            if need > max_bytes:
+                raise DataFormatError(f"{path}: IDX header declares {dims} ({need} bytes), more than the {max_bytes} "
+                                      "allowed; not a dataset file")
+            body = f.read(need)
+            extra = f.read(1)
+    except (OSError, EOFError, zlib.error) as e:
         raise DataFormatError(f"{path}: cannot read ({e}); the file may be truncated or not gzip") from e
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
-        raise DataFormatError(f"{path}: not an IDX file (bad magic number {raw[:4]!r})")
-    ndim = raw[3]
-    if ndim < 1 or len(raw) < 4 + 4 * ndim:
-        raise DataFormatError(f"{path}: IDX header truncated")
-    dims = struct.unpack(">" + "I" * ndim, raw[4:4 + 4 * ndim])
-    dt = np.dtype(_IDX_TYPES[raw[2]])
-    need = int(np.prod(dims)) * dt.itemsize
-    body = raw[4 + 4 * ndim:]
-    if len(body) != need:
-        raise DataFormatError(f"{path}: IDX body has {len(body)} bytes, header {dims} needs {need}")
+    if len(body) != need or extra:
+        raise DataFormatError(f"{path}: IDX body has {len(body)}{'+' if extra else ''} bytes, header {dims} needs {need}")
+    if sha256 is not None:
+        h.update(head + dims_raw + body)
+        if h.hexdigest() != sha256:
+            raise DataFormatError(f"{path}: content sha256 {h.hexdigest()} != the pinned {sha256}; the file is not the "
+                                  "published one (delete it to download again)")
     return np.frombuffer(body, dtype=dt).reshape(dims)
 
 
-_MNIST_URLS = ["https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"]
-_FASHION_URLS = ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"]
+_MNIST_URLS = ["https://ossci-datasets.s3.amazonaws.com/mnist/"]
+_FASHION_URLS = ["https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/"]
 
 
 def _idx_pair(dataset, split, urls, root, download_ok):
@@ -146,11 +190,16 @@ def _idx_pair(dataset, split, urls, root, download_ok):
     for kind in ("images-idx3-ubyte", "labels-idx1-ubyte"):
         name = f"{prefix}-{kind}"
         p = find_file(dataset, [name + ".gz", name], [u + name + ".gz" for u in urls], root, download_ok)
-        out.append(read_idx(p))
+        out.append(read_idx(p, IDX_SHA256.get((dataset, name))))
     x, y = out
     if x.shape[0] != y.shape[0]:
         raise DataFormatError(f"{dataset} {split}: {x.shape[0]} images but {y.shape[0]} labels")
     return x, y
+
+
+def _check_n(n, what: str = "n"):
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ValueError(f"{what} must be a positive integer or None (all), got {n!r}")
 
 
 def _check_split(split):
@@ -165,6 +214,7 @@ def load_mnist(split: str = "train", n: Optional[int] = None, root=None, downloa
     10,000 training images in original order) and ``n <= 10000``, that file is used.
     """
     _check_split(split)
+    _check_n(n)
     try:
         x, y = _idx_pair("mnist", split, _MNIST_URLS, root, download)
     except DataNotFoundError as e:
@@ -175,9 +225,12 @@ def load_mnist(split: str = "train", n: Optional[int] = None, root=None, downloa
         except DataNotFoundError:
             raise e
         with np.load(p, allow_pickle=False) as z:
-            if "x" not in z or "y" not in z or z["x"].shape[1:] != (28, 28):
+            if "x" not in z or "y" not in z or z["x"].shape[1:] != (28, 28) or z["y"].ndim != 1:
                 raise DataFormatError(f"{p}: expected arrays x (N, 28, 28) and y (N,)")
             x, y = z["x"], z["y"]
+            if x.shape[0] != y.shape[0] or x.dtype != np.uint8:
+                raise DataFormatError(f"{p}: {x.shape[0]} images ({x.dtype}) but {y.shape[0]} labels; expected equal "
+                                      "counts of uint8 images")
     n = x.shape[0] if n is None else min(n, x.shape[0])
     return torch.from_numpy(np.array(x[:n])), torch.from_numpy(np.array(y[:n]).astype(np.int64))
 
@@ -185,6 +238,7 @@ def load_mnist(split: str = "train", n: Optional[int] = None, root=None, downloa
 def load_fashion_mnist(split: str = "train", n: Optional[int] = None, root=None, download: bool = True):
     """Fashion-MNIST (Zalando, MIT) as ``(images uint8 (N, 28, 28), labels (N,))``."""
     _check_split(split)
+    _check_n(n)
     x, y = _idx_pair("fashion_mnist", split, _FASHION_URLS, root, download)
     n = x.shape[0] if n is None else min(n, x.shape[0])
     return torch.from_numpy(np.array(x[:n])), torch.from_numpy(np.array(y[:n]).astype(np.int64))
@@ -203,6 +257,9 @@ def load_quickdraw(classes: Sequence[str] = QUICKDRAW_PAPER_CLASSES, n_per_class
     Returns ``(images uint8 (C*n, 28, 28), labels (C*n,))`` taking ``n_per_class`` drawings per class
     starting at ``offset``.
     """
+    _check_n(n_per_class, "n_per_class")
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise ValueError(f"offset must be a non-negative integer, got {offset!r}")
     xs, ys = [], []
     for label, cls in enumerate(classes):
         names = [f"{cls}.npy", f"full_numpy_bitmap_{cls}.npy", f"{cls.replace(' ', '_')}.npy"]
@@ -222,6 +279,8 @@ def load_quickdraw(classes: Sequence[str] = QUICKDRAW_PAPER_CLASSES, n_per_class
 
 # --- photos -----------------------------------------------------------------------------------------------
 _PHOTO_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+#: plain http: the suite's home has no https; the files are not pinned (no copy from this URL could be checked
+#: here; the mirror's copies come from a GitHub repository and their hashes are in shared/data/MANIFEST.md)
 KODAK_URL = "http://r0k.us/graphics/kodak/kodak/kodim{:02d}.png"
 
 
@@ -239,14 +298,24 @@ def photo_paths(dataset: str = "kodak", root=None, download: bool = True) -> Lis
                             f"Set {MIRROR_ENV} to a folder containing {dataset}/ with .png/.jpg files")
 
 
-def load_image(path, mode: str = "RGB") -> torch.Tensor:
-    """An image file as float tensor in [0, 1], ``(3, H, W)`` for RGB or ``(1, H, W)`` for L."""
+def _decode_image(source, name: str, mode: str):
+    """Decode an image (a path or a file object) to an ``mode`` array, or a DataFormatError naming ``name``:
+    a corrupt file, or a decompression bomb (more pixels than Pillow's limit, its warning included)."""
     from PIL import Image
     try:
-        with Image.open(path) as im:
-            a = np.asarray(im.convert(mode), dtype=np.float32) / 255.0
-    except OSError as e:
-        raise DataFormatError(f"{path}: not a readable image ({e})") from e
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(source) as im:
+                return np.asarray(im.convert(mode))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise DataFormatError(f"{name}: refused, too many pixels for an image file ({e})") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as e:  # Pillow's errors for truncated or corrupt data
+        raise DataFormatError(f"{name}: not a readable image ({e})") from None
+
+
+def load_image(path, mode: str = "RGB") -> torch.Tensor:
+    """An image file as float tensor in [0, 1], ``(3, H, W)`` for RGB or ``(1, H, W)`` for L."""
+    a = _decode_image(path, str(path), mode).astype(np.float32) / 255.0
     t = torch.from_numpy(a.copy())
     return t.permute(2, 0, 1) if t.dim() == 3 else t[None]
 
@@ -288,12 +357,17 @@ def load_imagenette(split: str = "val", n_per_class: Optional[int] = None, size:
     from PIL import Image
     if split not in ("train", "val"):
         raise ValueError("split must be 'train' or 'val'")
+    _check_n(n_per_class, "n_per_class")
     names = [f"imagenette_{split}_224.tar", f"imagenette_{split}150_224.tar", "imagenette2-320.tgz"]
     p = find_file("imagenette", names, [IMAGENETTE_URL], root, download)
     wnids = sorted(IMAGENETTE_CLASSES)
     per = {w: [] for w in wnids}
-    with tarfile.open(p) as tar:
-        for m in tar:
+    try:
+        tar = tarfile.open(p)
+    except (tarfile.TarError, OSError, EOFError) as e:
+        raise DataFormatError(f"{p}: not a readable tar archive ({e})") from None
+    with tar:
+        for m in _members(tar, p):
             if not m.isfile() or not m.name.lower().endswith((".jpeg", ".jpg")):
                 continue
             parts = m.name.split("/")
@@ -301,13 +375,15 @@ def load_imagenette(split: str = "val", n_per_class: Optional[int] = None, size:
                 continue
             w = parts[parts.index(split) + 1] if parts.index(split) + 1 < len(parts) else None
             if w in per and (n_per_class is None or len(per[w]) < n_per_class):
-                data = tar.extractfile(m).read()
-                with Image.open(io.BytesIO(data)) as im:
-                    im = im.convert("RGB")
-                    s = size / min(im.size)
-                    im = im.resize((max(size, round(im.size[0] * s)), max(size, round(im.size[1] * s))))
-                    l, t = (im.size[0] - size) // 2, (im.size[1] - size) // 2
-                    a = np.asarray(im.crop((l, t, l + size, t + size)), dtype=np.float32) / 255.0
+                try:
+                    data = tar.extractfile(m).read()
+                except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
+                    raise DataFormatError(f"{p}[{m.name}]: cannot read the member ({e})") from None
+                im = Image.fromarray(_decode_image(io.BytesIO(data), f"{p}[{m.name}]", "RGB"))
+                s = size / min(im.size)
+                im = im.resize((max(size, round(im.size[0] * s)), max(size, round(im.size[1] * s))))
+                l, t = (im.size[0] - size) // 2, (im.size[1] - size) // 2
+                a = np.asarray(im.crop((l, t, l + size, t + size)), dtype=np.float32) / 255.0
                 per[w].append(torch.from_numpy(a.copy()).permute(2, 0, 1))
     xs, ys = [], []
     for label, w in enumerate(wnids):
@@ -316,6 +392,19 @@ def load_imagenette(split: str = "val", n_per_class: Optional[int] = None, size:
     if not xs:
         raise DataFormatError(f"{p}: no {split}/<wnid>/*.JPEG members found")
     return torch.stack(xs), torch.tensor(ys)
+
+
+def _members(tar, p):
+    """The members of an open tar archive, a truncated or corrupt archive raising a DataFormatError naming it."""
+    it = iter(tar)
+    while True:
+        try:
+            m = next(it)
+        except StopIteration:
+            return
+        except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
+            raise DataFormatError(f"{p}: the archive is truncated or corrupt ({e})") from None
+        yield m
 
 
 # --- KITTI depth (the official depth-completion layout) ------------------------------------------------
@@ -363,10 +452,12 @@ def load_kitti_depth(pair: Tuple[Path, Path]):
     rgb_path, gt_path = pair
     rgb = load_image(rgb_path)
     try:
-        with Image.open(gt_path) as im:
-            a = np.asarray(im)
-    except OSError as e:
-        raise DataFormatError(f"{gt_path}: not a readable depth PNG ({e})") from e
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(gt_path) as im:
+                a = np.asarray(im)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning, OSError, ValueError, SyntaxError) as e:
+        raise DataFormatError(f"{gt_path}: not a readable depth PNG ({e})") from None
     if a.dtype not in (np.uint16, np.int32) or a.ndim != 2:
         raise DataFormatError(f"{gt_path}: KITTI depth maps are single-channel 16-bit PNGs, got {a.dtype} {a.shape}")
     if a.shape != tuple(rgb.shape[1:]):

@@ -18,8 +18,12 @@ def _write_idx(path, arr, gz=True):
     (gzip.open if gz else open)(path, "wb").write(raw)
 
 
+REAL_MIRROR = data.mirror_root()  # the project's data mirror, if this machine has it (before any fixture)
+
+
 @pytest.fixture
 def mirror(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "IDX_SHA256", {})  # the fixtures are small fakes under the real file names
     monkeypatch.setenv(data.MIRROR_ENV, str(tmp_path / "mirror"))
     monkeypatch.setenv(data.CACHE_ENV, str(tmp_path / "cache"))
     (tmp_path / "mirror").mkdir()
@@ -114,3 +118,88 @@ def test_imagenette_tar_fixture(mirror):
     x, y = data.load_imagenette("val", size=24)
     assert x.shape == (4, 3, 24, 24)
     assert sorted(y.tolist()) == [0, 0, 9, 9]
+
+
+def test_pinned_hashes_hold_for_the_mirror_and_catch_a_changed_file(tmp_path):
+    if REAL_MIRROR is None or not (REAL_MIRROR / "fashion_mnist").is_dir():
+        pytest.skip("no data mirror on this machine")
+    for (ds, name), sha in data.IDX_SHA256.items():
+        data.read_idx(REAL_MIRROR / ds / f"{name}.gz", sha)  # every pinned file of the mirror verifies
+    # one changed label in a re-compressed copy is caught (the hash is of the content, not the .gz bytes)
+    raw = bytearray(gzip.open(REAL_MIRROR / "mnist" / "t10k-labels-idx1-ubyte.gz").read())
+    raw[100] = (raw[100] + 1) % 10
+    bad = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    with gzip.open(bad, "wb", compresslevel=1) as f:
+        f.write(bytes(raw))
+    with pytest.raises(data.DataFormatError, match="pinned"):
+        data.read_idx(bad, data.IDX_SHA256[("mnist", "t10k-labels-idx1-ubyte")])
+
+
+def test_bad_data_inputs_are_refused_by_name(tmp_path, mirror):
+    # a gzip bomb: a tiny .gz whose header declares 2^40 bytes is refused before anything is inflated
+    p = tmp_path / "bomb.gz"
+    with gzip.open(p, "wb") as f:
+        f.write(bytes([0, 0, 0x08, 3]) + struct.pack(">III", 1 << 20, 1 << 10, 1 << 10))
+        f.write(b"\x00" * (1 << 20))
+    with pytest.raises(data.DataFormatError, match="more than the"):
+        data.read_idx(p)
+    # a declared size whose product overflows 32 bits
+    q = tmp_path / "over.idx"
+    q.write_bytes(bytes([0, 0, 0x08, 2]) + struct.pack(">II", 0xFFFFFFFF, 0xFFFFFFFF) + b"\x00" * 16)
+    with pytest.raises(data.DataFormatError, match="more than the"):
+        data.read_idx(q)
+    # trailing bytes after the declared body
+    r = tmp_path / "long.idx"
+    r.write_bytes(bytes([0, 0, 0x08, 1]) + struct.pack(">I", 4) + b"\x00" * 5)
+    with pytest.raises(data.DataFormatError, match=r"4\+ bytes"):
+        data.read_idx(r)
+    # n must be a positive count (n=-5 returned 9,995 images)
+    d = mirror / "mnist"
+    d.mkdir()
+    _write_idx(d / "t10k-images-idx3-ubyte.gz", np.zeros((5, 28, 28)))
+    _write_idx(d / "t10k-labels-idx1-ubyte.gz", np.arange(5))
+    for n in (-5, 0, 2.5, True):
+        with pytest.raises(ValueError, match="positive integer"):
+            data.load_mnist("test", n=n, download=False)
+    # the fallback .npz with mismatched counts
+    np.savez(d / "mnist_train_first10k.npz", x=np.zeros((7, 28, 28), np.uint8), y=np.arange(6, dtype=np.uint8))
+    with pytest.raises(data.DataFormatError, match="7 images .* 6 labels"):
+        data.load_mnist("train", n=5, download=False)
+    # names never leave the mirror
+    for bad in ("../mnist", "..", "a/b"):
+        with pytest.raises(ValueError, match="plain name"):
+            data.photo_paths(bad, download=False)
+    with pytest.raises(ValueError, match="plain name"):
+        data.find_file("mnist", ["../../etc/passwd"], download_ok=False)
+
+
+def test_image_bombs_and_corrupt_members_name_the_file(tmp_path, mirror, monkeypatch):
+    from PIL import Image as PILImage
+    png = tmp_path / "big.png"
+    PILImage.new("L", (300, 300)).save(png)
+    monkeypatch.setattr(PILImage, "MAX_IMAGE_PIXELS", 10_000)  # 90,000 pixels: a 'bomb' at this limit
+    with pytest.raises(data.DataFormatError, match=r"big\.png: refused, too many pixels"):
+        data.load_image(png)
+    monkeypatch.setattr(PILImage, "MAX_IMAGE_PIXELS", 60_000)  # between the limit and twice it: Pillow only warns
+    with pytest.raises(data.DataFormatError, match="too many pixels"):
+        data.load_image(png)
+    monkeypatch.undo()
+    monkeypatch.setattr(data, "IDX_SHA256", {})
+    monkeypatch.setenv(data.MIRROR_ENV, str(mirror))
+    monkeypatch.setenv(data.CACHE_ENV, str(tmp_path / "cache"))
+    bad = tmp_path / "cut.png"
+    bad.write_bytes(png.read_bytes()[:60])
+    with pytest.raises(data.DataFormatError, match=r"cut\.png: not a readable image"):
+        data.load_image(bad)
+    d = mirror / "imagenette"
+    d.mkdir()
+    with tarfile.open(d / "imagenette_val_224.tar", "w") as tar:
+        blob = b"not a jpeg"
+        info = tarfile.TarInfo("imagenette/val/n01440764/x.JPEG")
+        info.size = len(blob)
+        tar.addfile(info, io.BytesIO(blob))
+    with pytest.raises(data.DataFormatError, match=r"imagenette_val_224\.tar\[imagenette/val/n01440764/x\.JPEG\]"):
+        data.load_imagenette("val", n_per_class=1)
+    (d / "imagenette_val_224.tar").write_bytes((d / "imagenette_val_224.tar").read_bytes()[:700])
+    with pytest.raises(data.DataFormatError, match="imagenette_val_224.tar"):
+        data.load_imagenette("val", n_per_class=1)
