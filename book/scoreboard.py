@@ -17,10 +17,12 @@
 # Every chapter writes its measured numbers and the paper's qualitative claims, as tested on that run, to
 # `_build/results/<chapter>.<scale>.json`. This page reads those files; nothing here is typed by hand.
 #
-# Verdicts: **reproduced**: our number is within the stated tolerance of the paper's (or the analytic
-# value); **qualitatively reproduced**: the number differs (scale, substituted data) but the paper's claim
-# that it supports holds on our run; **not reproduced**: neither, with the reason; **measured**: the paper
-# gives no number to compare with.
+# Verdicts belong to the numbers alone: **reproduced**: our number is within the stated tolerance of the
+# paper's (or the analytic value); **not reproduced**: it is not (the reason gives the measured ratio to the
+# paper, at the scale of the run, and what was substituted), or there is no measurement yet; **measured**:
+# the paper gives no number to compare with. Claims tested on a run are listed separately, each with the
+# comparison it rests on ("0.592 vs 0.462 (needs >)") where it is one comparison; an item may name a related
+# claim, shown beside it, which never changes the item's verdict.
 
 # %% tags=["parameters"]
 results_dir = "../results"

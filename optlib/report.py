@@ -38,6 +38,9 @@ def _num(x):
     raise TypeError(f"results must be numbers, got {type(x).__name__}")
 
 
+_OPS = {">": lambda a, b: a > b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b, "<=": lambda a, b: a <= b}
+
+
 class Results:
     """Collects a chapter's measured items and claims; :meth:`write` saves them as JSON.
 
@@ -57,8 +60,8 @@ class Results:
     def item(self, id: str, label: str, ours, paper=None, unit: str = "", tol: Optional[float] = None,
              claim: Optional[str] = None, note: str = "") -> None:
         """A measured number. ``tol``: relative tolerance (absolute if the paper value is 0) within which it
-        counts as reproduced; ``claim``: id of a claim that, if it holds, makes a miss "qualitatively
-        reproduced"; ``note``: why it may differ (scale, substitution)."""
+        counts as reproduced; ``claim``: id of a related claim, shown beside the item (it never changes the
+        item's verdict: a verdict belongs to the number); ``note``: why it may differ (scale, substitution)."""
         if any(i["id"] == id for i in self.items):
             raise ValueError(f"duplicate item id {id!r}")
         d = {"id": id, "label": label, "ours": _num(ours), "paper": _num(paper), "unit": unit}
@@ -70,14 +73,34 @@ class Results:
             d["note"] = note
         self.items.append(d)
 
-    def claim(self, id: str, text: str, holds, note: str = "") -> None:
-        """A qualitative statement of the paper, as tested on this run (``holds`` must be a bool)."""
+    def claim(self, id: str, text: str, holds, note: str = "", value=None, op: Optional[str] = None,
+              threshold=None) -> None:
+        """A statement tested on this run (``holds`` must be a bool). With ``value``, ``op`` and ``threshold``
+        the comparison it rests on is recorded (and shown: "0.592 vs 0.462 (needs >)"), and ``holds`` must agree
+        with it; a claim made of several comparisons gives its deciding one, or none."""
         if any(c["id"] == id for c in self.claims):
             raise ValueError(f"duplicate claim id {id!r}")
         d = {"id": id, "text": text, "holds": bool(holds)}
+        if value is not None or op is not None or threshold is not None:
+            if op not in _OPS or value is None or threshold is None:
+                raise ValueError(f"claim {id!r}: give value, op (one of {sorted(_OPS)}) and threshold together")
+            d.update(value=_num(value), op=op, threshold=_num(threshold))
+            if d["value"] is not None and d["threshold"] is not None and _OPS[op](d["value"], d["threshold"]) != bool(holds):
+                raise ValueError(f"claim {id!r}: holds={bool(holds)} but {d['value']} {op} {d['threshold']} is "
+                                 f"{_OPS[op](d['value'], d['threshold'])}")
         if note:
             d["note"] = note
         self.claims.append(d)
+
+    def check(self, id: str, text: str, value, op: str, threshold, note: str = "") -> None:
+        """A claim that is one comparison, ``value op threshold``: evaluated here, recorded with its numbers
+        (``claims[-1]["holds"]`` says whether it holds; nothing is returned, so a notebook cell ending in a
+        check shows no stray ``True``)."""
+        if op not in _OPS:
+            raise ValueError(f"check {id!r}: op must be one of {sorted(_OPS)}, got {op!r}")
+        v, t = _num(value), _num(threshold)
+        holds = v is not None and t is not None and _OPS[op](v, t)
+        self.claim(id, text, holds, note, v if v is not None else float("nan"), op, t if t is not None else float("nan"))
 
     def as_dict(self) -> Dict:
         import numpy
@@ -103,14 +126,15 @@ class Results:
 
     def table(self) -> str:
         """Plain-text table of items and claims with verdicts (deterministic, for printing)."""
-        claims = {c["id"]: c for c in self.claims}
         lines = [f"{'item':<44} {'ours':>12} {'paper/ref':>12} unit   verdict"]
         for it in self.items:
-            v, _ = verdict(it, claims)
+            v, _ = verdict(it)
             lines.append(f"{it['label'][:44]:<44} {_fmt(it['ours']):>12} {_fmt(it['paper']):>12} "
                          f"{it['unit']:<6} {v}")
         for c in self.claims:
-            lines.append(f"claim: {c['text'][:90]} -> {'holds' if c['holds'] else 'DOES NOT HOLD'}")
+            ev = claim_evidence(c)
+            lines.append(f"claim: {c['text'][:90]} -> {'holds' if c['holds'] else 'DOES NOT HOLD'}"
+                         + (f" [{ev}]" if ev else ""))
         return "\n".join(lines)
 
 
@@ -125,11 +149,13 @@ def _fmt(x) -> str:
     return f"{x:.4g}" if 1e-3 <= a < 1e5 else f"{x:.3e}"
 
 
-def verdict(item: Dict, claims: Dict[str, Dict]):
-    """(verdict, reason) for one item: reproduced / qualitatively reproduced / not reproduced / measured."""
+def verdict(item: Dict, claims: Optional[Dict[str, Dict]] = None):
+    """(verdict, reason) for one item, from its number alone: reproduced (within its tolerance of the paper's),
+    not reproduced (with the measured ratio to the paper, at the run's scale), or measured (no paper value).
+    ``claims`` is accepted for compatibility and ignored: a claim is shown beside an item, never merged in."""
     ours, paper, tol = item.get("ours"), item.get("paper"), item.get("tol")
     note = item.get("note", "")
-    c = claims.get(item.get("claim", ""), None)
+    tail = f"; {note}" if note else ""
     if ours is None:
         return "not reproduced", "no measurement" + (f" ({note})" if note else "")
     if paper is None:
@@ -138,12 +164,19 @@ def verdict(item: Dict, claims: Dict[str, Dict]):
         err = abs(ours - paper) if paper == 0 else abs(ours - paper) / abs(paper)
         if err <= tol:
             return "reproduced", f"within {tol:g}" + (" (absolute)" if paper == 0 else " (relative)")
-        diff = f"differs by {err:.3g}" + (" (absolute)" if paper == 0 else f" ({100 * err:.1f} %)")
+    if paper == 0:
+        diff = f"differs by {abs(ours):.3g} (absolute)"
     else:
-        diff = "no tolerance set"
-    if c is not None and c["holds"]:
-        return "qualitatively reproduced", f"{diff}; claim holds: {c['text']}" + (f"; {note}" if note else "")
-    return "not reproduced", diff + (f"; {note}" if note else "")
+        diff = f"ours / paper = {ours / paper:.3g}"
+    limit = "" if tol is None else (f", tolerance {tol:g}" + (" absolute" if paper == 0 else " relative"))
+    return "not reproduced", f"{diff} at this scale{limit}{tail}"
+
+
+def claim_evidence(c: Dict) -> str:
+    """A claim's deciding comparison as text, "0.592 vs 0.462 (needs >)", or "" when it records none."""
+    if "op" not in c:
+        return ""
+    return f"{_fmt(c.get('value'))} vs {_fmt(c.get('threshold'))} (needs {c['op']})"
 
 
 def load_results(directory=None) -> List[Dict]:
@@ -163,8 +196,8 @@ def scoreboard_html(results: List[Dict], chapter_order: Optional[List[str]] = No
     """HTML tables (one per chapter and scale) of items and claims with verdicts."""
     order = {c: i for i, c in enumerate(chapter_order or [])}
     results = sorted(results, key=lambda r: (order.get(r["chapter"], 99), r["chapter"], r["scale"]))
-    colors = {"reproduced": "#1a7f37", "qualitatively reproduced": "#9a6700", "not reproduced": "#cf222e",
-              "measured": "#57606a"}
+    colors = {"reproduced": "#1a7f37", "not reproduced": "#cf222e", "measured": "#57606a",
+              "holds": "#1a7f37", "fails": "#cf222e"}
     parts = []
     for r in results:
         claims = {c["id"]: c for c in r["claims"]}
@@ -172,17 +205,23 @@ def scoreboard_html(results: List[Dict], chapter_order: Optional[List[str]] = No
         parts.append(f"<p>seed {r['seed']}, device {escape(r['device'])}, torch {escape(r['versions'].get('torch', '?'))}"
                      "</p>")
         parts.append("<table class='scoreboard'><tr><th>item</th><th>paper / reference</th><th>ours</th>"
-                     "<th>unit</th><th>verdict</th><th>reason</th></tr>")
+                     "<th>unit</th><th>verdict</th><th>reason</th><th>related claim</th></tr>")
         for it in r["items"]:
-            v, why = verdict(it, claims)
+            v, why = verdict(it)
+            c = claims.get(it.get("claim", ""))
+            beside = "" if c is None else f"{'holds' if c['holds'] else 'fails'}: {c['text']}"
             parts.append(f"<tr><td>{escape(it['label'])}</td><td>{_fmt(it['paper'])}</td><td>{_fmt(it['ours'])}</td>"
                          f"<td>{escape(it['unit'])}</td><td style='color:{colors[v]}'><b>{v}</b></td>"
-                         f"<td>{escape(why)}</td></tr>")
-        for c in r["claims"]:
-            v = "reproduced" if c["holds"] else "not reproduced"
-            parts.append(f"<tr><td colspan='4'>claim: {escape(c['text'])}</td><td style='color:{colors[v]}'>"
-                         f"<b>{v}</b></td><td>{escape(c.get('note', ''))}</td></tr>")
+                         f"<td>{escape(why)}</td><td>{escape(beside)}</td></tr>")
         parts.append("</table>")
+        if r["claims"]:
+            parts.append("<table class='scoreboard'><tr><th>claim tested on this run</th><th>comparison</th>"
+                         "<th>result</th><th>note</th></tr>")
+            for c in r["claims"]:
+                v = "holds" if c["holds"] else "fails"
+                parts.append(f"<tr><td>{escape(c['text'])}</td><td>{escape(claim_evidence(c))}</td>"
+                             f"<td style='color:{colors[v]}'><b>{v}</b></td><td>{escape(c.get('note', ''))}</td></tr>")
+            parts.append("</table>")
     if not results:
         parts.append("<p><b>No results found.</b> Run <code>make book</code> to execute the chapters.</p>")
     return "\n".join(parts)
@@ -191,9 +230,8 @@ def scoreboard_html(results: List[Dict], chapter_order: Optional[List[str]] = No
 def summary_counts(results: List[Dict]) -> Dict[str, int]:
     counts: Dict[str, int] = {}
     for r in results:
-        claims = {c["id"]: c for c in r["claims"]}
         for it in r["items"]:
-            v, _ = verdict(it, claims)
+            v, _ = verdict(it)
             counts[v] = counts.get(v, 0) + 1
         for c in r["claims"]:
             v = "claim holds" if c["holds"] else "claim fails"

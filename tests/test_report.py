@@ -16,6 +16,7 @@ def _res(tmp_path):
     r.item("f", "nan", float("nan"), 1.0)
     r.claim("c1", "bigger is better", True)
     r.claim("c2", "never", False)
+    r.check("c3", "beats the best baseline", 0.592, ">", 0.462)
     return r, r.write(tmp_path)
 
 
@@ -27,10 +28,27 @@ def test_write_schema_and_verdicts(tmp_path):
     assert d["seed"] == 3 and d["items"][5]["ours"] is None
     claims = {c["id"]: c for c in d["claims"]}
     v = {it["id"]: report.verdict(it, claims)[0] for it in d["items"]}
-    assert v == {"a": "reproduced", "b": "qualitatively reproduced", "c": "not reproduced", "d": "measured",
+    # a verdict belongs to the number: a holding claim never lifts a miss
+    assert v == {"a": "reproduced", "b": "not reproduced", "c": "not reproduced", "d": "measured",
                  "e": "reproduced", "f": "not reproduced"}
+    assert "ours / paper = 2 at this scale" in report.verdict(d["items"][1])[1]
     html = report.scoreboard_html(report.load_results(tmp_path), ["foundations"])
-    assert "off but claim holds" in html and "qualitatively reproduced" in html and "bigger is better" in html
+    assert "off but claim holds" in html and "qualitatively" not in html and "holds: bigger is better" in html
+    assert "0.592 vs 0.462 (needs &gt;)" in html  # a claim shows the comparison it rests on
+
+
+def test_claims_carry_their_comparison_and_cannot_contradict_it():
+    r = report.Results("x", "tiny", 0)
+    r.check("k1", "ours beats the baseline", 0.592, ">", 0.462)
+    r.check("k2", "ours beats the other", 0.40, ">", 0.462)
+    r.check("k3", "nan never holds", float("nan"), "<", 1.0)
+    assert [c["holds"] for c in r.claims] == [True, False, False]
+    with pytest.raises(ValueError, match="holds=True but 0.1 > 0.2 is False"):
+        r.claim("k4", "contradicted", True, value=0.1, op=">", threshold=0.2)
+    with pytest.raises(ValueError, match="together"):
+        r.claim("k5", "half given", True, value=0.1)
+    with pytest.raises(ValueError, match="op must be"):
+        r.check("k6", "bad op", 1.0, "==", 1.0)
 
 
 def test_bad_inputs(tmp_path):

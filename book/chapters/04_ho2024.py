@@ -194,10 +194,9 @@ print(f"EE80 radius from 0 to {max(fields_deg):g} deg: Cooke {ee_cooke[0] / ol.u
       f"(x{growth_cooke:.2f}), singlet {ee_singlet[0] / ol.um:.1f} -> {ee_singlet[-1] / ol.um:.1f} um (x{growth_singlet:.2f})")
 results.item("fig12_growth_cooke", f"Cooke x0.1 EE80 radius, {max(fields_deg):g} deg / on axis", growth_cooke, None, "")
 results.item("fig12_growth_singlet", f"Singlet EE80 radius, {max(fields_deg):g} deg / on axis", growth_singlet, None, "")
-results.claim("fig12_singlet_worse_off_axis",
+results.check("fig12_singlet_worse_off_axis",
               f"Off-axis aberrations grow more in the singlet than in the triplet (the paper: 'much stronger'): "
-              f"EE80 growth from 0 to {max(fields_deg):g} deg, singlet x{growth_singlet:.2f} > triplet x{growth_cooke:.2f}",
-              growth_singlet > growth_cooke,
+              f"EE80 growth from 0 to {max(fields_deg):g} deg, singlet vs triplet", growth_singlet, ">", growth_cooke,
               note="a first version asked for more than twice the triplet's growth, a factor the paper does not give; "
                    "this run measured 1.66x that and the factor was dropped after seeing it. At the authors' sensor the "
                    "singlet's on-axis spot is already defocus-dominated, which keeps its ratio modest, and at tiny scale "
@@ -241,9 +240,11 @@ for k, v in pv.items():
     print(f"  {k[0]:<32} {math.degrees(k[1]):>4g} deg: P-V {v:6.2f} waves")
 results.item("fig3_pv_off_axis", f"Singlet, in focus, {max(fields_deg):g} deg: wavefront P-V (waves)", pv_off, None,
              "waves", note="the paper: 'more than 5 waves'")
-results.claim("fig3_wavefronts", f"The on-axis in-focus wavefront varies least (P-V {pv_on:.2f} waves, smaller than "
-              f"each of the other three) and the off-axis one exceeds 5 waves ({pv_off:.2f})",
-              pv_on < min(v for k, v in pv.items() if k != ("in focus", 0.0)) and pv_off > 5)
+others = min(v for k, v in pv.items() if k != ("in focus", 0.0))
+results.check("fig3_least_on_axis", "The on-axis in-focus wavefront varies least: its P-V (waves) against the "
+              "smallest of the other three", pv_on, "<", others)
+results.check("fig3_off_axis_5_waves", f"The off-axis ({max(fields_deg):g} deg) in-focus wavefront exceeds 5 waves "
+              "P-V (the paper's figure)", pv_off, ">", 5.0)
 
 # %% [markdown]
 # ## 4. Figs. 4-5: wave vs ray PSFs, and the two limits
@@ -294,9 +295,9 @@ for a, v in spot_ratio.items():
     print(f"a = {a / ol.mm:.1f} mm, 10 deg: EE80 wave / ray = {v:.1f}")
 results.item("fig4_ratio_a01", "Wave / ray EE80 radius, a = 0.1 mm, 10 deg", spot_ratio[S.apertures[0]], None, "")
 results.item("fig4_ratio_a03", "Wave / ray EE80 radius, a = 0.3 mm, 10 deg", spot_ratio[S.apertures[-1]], None, "")
-results.claim("fig4_closer_at_03", f"Wave and ray spots are far apart at 0.1 mm and closer at 0.3 mm: the EE80 "
-              f"ratio at 10 deg falls from {spot_ratio[S.apertures[0]]:.1f} to {spot_ratio[S.apertures[-1]]:.1f}",
-              spot_ratio[S.apertures[-1]] < spot_ratio[S.apertures[0]],
+results.check("fig4_closer_at_03", "Wave and ray spots are far apart at 0.1 mm and closer at 0.3 mm: the wave / ray "
+              "EE80 ratio at 10 deg, 0.3 mm against 0.1 mm", spot_ratio[S.apertures[-1]], "<",
+              spot_ratio[S.apertures[0]],
               note="an earlier draft took the ray EE80 from the 0.625 um histogram, which cannot resolve these sub-pixel "
                    "spots (a pixel-limited 2.8x fall, failing a 3x factor the paper does not give); from the hits the "
                    "fall is larger, and the claim tests the paper's statement without a factor. Fails for a lens "
@@ -324,10 +325,12 @@ print("diffraction / geo: " + " ".join(f"{r:7.1f}" for r in ratios))
 results.item("fig5_ratio_at_a01", "Diffraction / geometric limit at a = 0.1 mm", ratios[S.limit_radii.index(a01)]
              if a01 in S.limit_radii else ratios[0], None, "")
 results.item("fig5_ratio_at_max", f"Diffraction / geometric limit at a = {max(limit_radii_mm):g} mm", ratios[-1], None, "")
-results.claim("fig5_converge", f"The two limits converge as the aperture grows: the ratio falls monotonically, "
-              f"from {ratios[0]:.0f} to {ratios[-1]:.2f} (needs < 2 at the largest radius; the threshold was set "
-              "after seeing 1.3)", all(b < a for a, b in zip(ratios, ratios[1:])) and ratios[-1] < 2,
+results.claim("fig5_monotone", "The diffraction / geometric ratio falls monotonically with the aperture radius "
+              f"({ratios[0]:.0f} at {limit_radii_mm[0]:g} mm to {ratios[-1]:.2f} at {limit_radii_mm[-1]:g} mm)",
+              all(b < a for a, b in zip(ratios, ratios[1:])),
               note="fails for a diffraction-limited lens, whose RMS spot stays near zero")
+results.check("fig5_converge", f"The two limits converge: at a = {max(limit_radii_mm):g} mm the diffraction limit is "
+              "within 2x of the geometric one (the threshold was set after seeing 1.3)", ratios[-1], "<", 2.0)
 
 # %% [markdown]
 # ## 5. Fig. 6: pixel size
@@ -401,8 +404,8 @@ results.item("fig9_fwd_ratio", "Wave (Huygens) / ray forward time", fwd_ratio, 2
                   "size and hardware, so only the sign is compared")
 results.item("fig9_bwd_ratio", "Wave (Huygens) / ray backward time", bwd_ratio, 4.0, "x",
              note="as above")
-results.claim("fig9_wave_costs_more", f"The wave model's backward pass costs more than the ray model's "
-              f"(x{bwd_ratio:.1f}; the paper: about x4)", bwd_ratio > 1)
+results.check("fig9_wave_costs_more", "The wave model's backward pass costs more than the ray model's "
+              "(Huygens / ray backward time; the paper: about x4)", bwd_ratio, ">", 1.0)
 
 # %% [markdown]
 # ## Not yet reproduced
