@@ -24,9 +24,12 @@
 # paper's figures or tables; the optical model and every parameter below come from the authors' three
 # scripts (`aedof_diffractive.py`, `aedof_zernike.py`, `focusing_diffractive.py`, recorded in the
 # reproduction notes). So this chapter has **no paper numbers to compare with**: it reproduces the
-# method and tests the paper's qualitative claims, which the README states: an optimised element beats a
-# conventional design at achromatic extended depth of field, its PSFs vary less over depth and colour,
-# and an optimised element can focus all three colours. There is no script for the paper's second
+# method and tests three statements of **this book's own** (the README says only that the approach is
+# demonstrated for achromatic extended depth of field and super-resolution): an optimised element beats
+# the strongest conventional baseline at achromatic extended depth of field, its PSFs vary less over
+# depth and colour than the most invariant baseline's, and an optimised element can focus all three
+# colours. Each is checked against the strongest of the three baselines (Fresnel lens, refractive lens,
+# cubic phase plate), not the Fresnel lens the elements start from. There is no script for the paper's second
 # application, super-resolution; section 6 designs one from the paper's description and says what was
 # assumed.
 #
@@ -286,19 +289,24 @@ for name, tab in psnr_tab.items():
     print(f"{name:<28}" + "".join(f"{w:>8}: {v:5.2f}" for w, v in zip(WL_NAMES, tab.mean(0).tolist())))
 
 # %%
-base = float(psnr_tab["Fresnel lens (550 nm)"].mean())
+BASELINES = ("Fresnel lens (550 nm)", "refractive lens", "cubic phase plate")
+best_mean = max(BASELINES, key=lambda n: float(psnr_tab[n].mean()))
+best_worst = max(BASELINES, key=lambda n: float(psnr_tab[n].mean(1).min()))
+best_sim = max(BASELINES, key=lambda n: sim[n])
+print(f"strongest baselines: mean PSNR {best_mean}, worst depth {best_worst}, PSF similarity {best_sim}")
 for label, key in (("optimised DOE (exp. 1)", "doe"), ("optimised Zernike (exp. 2)", "zernike")):
-    gain = float(psnr_tab[label].mean()) - base
     results.item(f"psnr_{key}", f"{label}: mean PSNR over depths and colours", float(psnr_tab[label].mean()), None,
                  "dB", note="tiny scale; the paper's numbers are not available")
-    results.claim(f"beats_fresnel_{key}", f"{label} beats the 550 nm Fresnel lens in mean PSNR by >= 1 dB",
-                  gain >= 1.0, note=f"{gain:+.2f} dB")
-    worst_lens = float(psnr_tab["refractive lens"].mean(1).min())
-    worst = float(psnr_tab[label].mean(1).min())
-    results.claim(f"edof_{key}", f"{label}: its worst depth is better than the refractive lens' worst depth "
-                  "(extended depth of field)", worst > worst_lens, note=f"{worst:.2f} vs {worst_lens:.2f} dB")
-    results.claim(f"psf_invariant_{key}", f"{label}: PSFs more similar across depth and colour than the Fresnel lens'",
-                  sim[label] > sim["Fresnel lens (550 nm)"], note=f"{sim[label]:.3f} vs {sim['Fresnel lens (550 nm)']:.3f}")
+    # this book's tests (the authors' README states no such numbers), each against the strongest baseline
+    results.check(f"beats_best_{key}", f"{label}: mean PSNR (dB) above the strongest baseline's ({best_mean})",
+                  float(psnr_tab[label].mean()), ">", float(psnr_tab[best_mean].mean()),
+                  note="fails for an element that is no better than a plain lens, e.g. the starting Fresnel lens")
+    results.check(f"edof_{key}", f"{label}: worst-depth PSNR (dB) above the strongest baseline's worst depth "
+                  f"({best_worst}): extended depth of field", float(psnr_tab[label].mean(1).min()), ">",
+                  float(psnr_tab[best_worst].mean(1).min()))
+    results.check(f"psf_invariant_{key}", f"{label}: PSFs more similar across depth and colour than the most "
+                  f"invariant baseline's ({best_sim})", sim[label], ">", sim[best_sim],
+                  note="the cubic plate's strength is not tuned and its PSF is cut by the 64-pixel crop")
 for name in ("Fresnel lens (550 nm)", "refractive lens", "cubic phase plate"):
     results.item(f"psnr_{name.split()[0].lower()}", f"{name}: mean PSNR", float(psnr_tab[name].mean()), None, "dB")
 
@@ -398,9 +406,9 @@ print(f"{'':<24}" + "".join(f"{w:>10}" for w in WL_NAMES) + f"{'min':>8}")
 for name, ee in (("Fresnel lens (550 nm)", ee_f), ("optimised (exp. 3)", ee_o)):
     print(f"{name:<24}" + "".join(f"{v:10.3f}" for v in ee.tolist()) + f"{float(ee.min()):8.3f}")
 results.item("focus_ee_min", "Experiment 3: lowest RGB energy within two Airy radii", float(ee_o.min()), None, "")
-results.claim("focus_rgb", "The optimised element focuses all three colours better than the 550 nm Fresnel lens "
-              "(its worst colour keeps more energy near the centre)", float(ee_o.min()) > float(ee_f.min()),
-              note=f"{float(ee_o.min()):.3f} vs {float(ee_f.min()):.3f}")
+results.check("focus_rgb", "The optimised element focuses all three colours better than the 550 nm Fresnel lens, "
+              "its starting point and the only single-element baseline here (lowest RGB energy within two Airy radii)",
+              float(ee_o.min()), ">", float(ee_f.min()))
 fig, axes = plt.subplots(1, 3, figsize=(7.5, 2.6))
 for ax, (P, name) in zip(axes[:2], ((P_f, "Fresnel lens (550 nm)"), (P_o, "optimised (exp. 3)"))):
     cc = psf_px // 2
@@ -533,14 +541,18 @@ plt.show()
 #   sampling condition is verified before a PSF is computed (at full scale this found that the
 #   authors' quarter-width padding lets the Fresnel transfer function drop 1.6e-4 of the power at
 #   640 nm for a point at 0.5 m; the `full` set pads 2.5x instead).
-# * Both optimised elements beat the 550 nm Fresnel lens over depth and colour and have PSFs that vary
-#   less, as the paper says; the Fresnel lens' blue and red are far out of focus.
-# * At this tiny scale a plain refractive lens focused at 1 m is a strong baseline (fused silica's weak
-#   dispersion, a small 2 mm aperture): it is sharpest at 1 m and its mean PSNR is close to the optimised
-#   elements'. What the optimised elements buy is depth of field, the point of the paper: compare the
-#   `worst` column (the worst depth of each design). At 300 steps with two images per step the Zernike
-#   design is still sensitive to the random draws (its balance between near and far moves from run to
-#   run); the diffractive design is the steadier of the two.
+# * Each statement is checked against the strongest of the three baselines, not the Fresnel lens the
+#   elements start from (the claims table lists each comparison). At this tiny scale a plain refractive
+#   lens focused at 1 m is that baseline for mean PSNR (fused silica's weak dispersion, a small 2 mm
+#   aperture): it is sharpest at 1 m and its mean PSNR (about 26.2 dB) is slightly **above** both optimised
+#   elements' (about 26.0 and 25.7 dB), so "beats the strongest baseline" does not hold here. What the
+#   optimised elements buy is depth of field, the point of the paper: compare the `worst` column (the worst
+#   depth of each design) and the worst-depth checks. The diffractive element's PSFs are less invariant
+#   than the refractive lens' and the cubic plate's by our similarity measure (whose cubic-plate PSF is cut
+#   by the 64-pixel crop, its strength untuned). At 300 steps with two images per step the Zernike design
+#   is still sensitive to the random draws (its balance between near and far moves from run to run); the
+#   diffractive design is the steadier of the two. Against the 550 nm Fresnel lens alone both elements win
+#   by about 5 dB, but that is the weakest baseline.
 # * Experiment 3 spreads the focus over the three colours: its worst colour keeps far more energy near
 #   the centre than the Fresnel lens' worst.
 # * Super-resolution is our design, not the paper's; at this scale the optimised element's gain over a
