@@ -1,6 +1,8 @@
 """Parameter files: every key is a parameter of its notebook, tiny.yaml equals the notebook defaults, the
 chapter files follow the naming scheme, and every full.yaml passes its dry run (no training)."""
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import jupytext
@@ -81,8 +83,6 @@ def test_every_full_set_names_every_parameter(path):
 
 
 def test_a_parameter_file_is_checked_before_papermill_sees_it(tmp_path):
-    import subprocess
-    import sys
     full = (ROOT / "params" / "foundations" / "full.yaml").read_text()
     f = tmp_path / "p.yaml"
     f.write_text(full + "airy_nn: 3\n")  # a misspelt key: papermill would only log it
@@ -107,3 +107,19 @@ def test_a_parameter_file_is_checked_before_papermill_sees_it(tmp_path):
     r = subprocess.run([sys.executable, "-m", "papers", "check", "foundations", str(f)], cwd=ROOT,
                        capture_output=True, text=True)
     assert r.returncode == 2 and "airy_nn" in r.stderr
+
+
+def test_the_cli_works_outside_the_repository_and_names_a_misspelt_chapter(tmp_path):
+    """``python -m papers`` from another folder (issue 14.8: a bare FileNotFoundError outside the repository root):
+    a good file is checked, a misspelt chapter or a missing file exits 2 with one line naming it."""
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "papers", *args], cwd=tmp_path, capture_output=True, text=True)
+    good = ROOT / "params" / "foundations" / "tiny.yaml"
+    r = cli("check", "foundations", str(good))
+    assert r.returncode == 0, r.stderr
+    r = cli("dryrun", f"fundations={good}")
+    assert r.returncode == 2 and "'fundations'" in r.stderr and "foundations" in r.stderr and "Traceback" not in r.stderr
+    r = cli("dryrun", "foundations=params/foundations/tiny.yaml")  # relative to the repository, not to the cwd
+    assert r.returncode == 2 and "no parameter file params/foundations/tiny.yaml" in r.stderr
+    r = cli("check", "foundation", str(good))
+    assert r.returncode == 2 and "'foundation'" in r.stderr and "Traceback" not in r.stderr
