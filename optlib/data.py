@@ -23,7 +23,8 @@ import tarfile
 import tempfile
 import urllib.request
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -279,23 +280,79 @@ def load_quickdraw(classes: Sequence[str] = QUICKDRAW_PAPER_CLASSES, n_per_class
 
 # --- photos -----------------------------------------------------------------------------------------------
 _PHOTO_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
-#: plain http: the suite's home has no https; the files are not pinned (no copy from this URL could be checked
-#: here; the mirror's copies come from a GitHub repository and their hashes are in shared/data/MANIFEST.md)
-KODAK_URL = "http://r0k.us/graphics/kodak/kodak/kodim{:02d}.png"
+@dataclass(frozen=True)
+class PhotoSet:
+    """A downloadable folder of photographs: ``base_url + path.format(name)`` for each file ``name``, verified
+    against its pinned sha256 (``None``: no checksum known, said in ``note``)."""
+
+    base_url: str
+    path: str
+    files: Dict[str, Optional[str]]
+    note: str = ""
+
+    def url(self, name: str) -> str:
+        return self.base_url + self.path.format(name)
+
+
+#: the GitHub repository the project's mirror took its photographs from, at a fixed commit (content at a
+#: commit URL never changes)
+ZELEX_IMAGES = "https://raw.githubusercontent.com/Zelex/images/0b8a89db599a384124fb991b85d40cfd63c73d58/"
+#: sha256 of Kodak's 24 PNGs as served at that commit (they equal the mirror's copies, shared/data/MANIFEST.md)
+KODAK_SHA256 = {
+    "kodim01.png": "6b4fbe6f3e8e0e20150d5b0c32248bf072e22b5989d415f96f796c5b7004a70f",
+    "kodim02.png": "1788370471429d992750a09caf6702ac74e56962447de02520d4b161738c0369",
+    "kodim03.png": "b9c800ee568f0b18c983817df08d9f7f24a7ddb3abfdc31bde9234c4fde83137",
+    "kodim04.png": "0c60c62599ad33fd78b29c36013fbe4120946f6c327c0ef0ec6983297fb48d23",
+    "kodim05.png": "ccf694ceb6bbf431e0009ed0d5573a8ff0915095b69ddfb527b91d8325897f5e",
+    "kodim06.png": "f4212cc927d1d579c712843cf8320c7eccb571e5ea80456022ffe99d67e9cd5d",
+    "kodim07.png": "7cdd6d63ae0a245f6f9d983d740e11c6808c2efc24f8351aad9b5f676c27b55a",
+    "kodim08.png": "5a6a089bdb47605287c00d89ebf2a5312981eb998c94b5853d917c93a9066cdb",
+    "kodim09.png": "4d8d801592aeaf446978bbd1c83b76c498242d0f684769311a4e7248289500bf",
+    "kodim10.png": "7aca487dc83db732a5690b7affe8558e9dadf5bb44a4589ba2b607480a07228b",
+    "kodim11.png": "c7c02bd6e942d1181518e3ce2d97cf0451e4494a5e9d6ddee276940e4875d746",
+    "kodim12.png": "df571f5e66d1aefd764ea77855e81e3be61528c34962a0fd1d50557502162c1e",
+    "kodim13.png": "797949ce1152ef157ff0a1231c95cb8ed7641615e0b0f5f77f851a44aee19e8d",
+    "kodim14.png": "08a1898d5702f32e7d9f94a94651d74a62cb9325475775a558b388c8d98f1846",
+    "kodim15.png": "416c475f39b0eb9203ce7f77d2af8824f5bffc1a86a4605865017f04c41639b9",
+    "kodim16.png": "5d03303693decdf7a1e1e930b5ca6684283aa80a9e7d8d6a842a74fa5f790640",
+    "kodim17.png": "19d90e98e5835efae20a6e17e22e5ac6814ee2c8efb32d188ea4359abaf9f5bd",
+    "kodim18.png": "83df267dfec61e9b9d3756c422502160b2fab595650c73a8b12940540ad09ec5",
+    "kodim19.png": "86560efe85a13413b228ef7e42dde0d439b25a94fb8e2d6fb1dc1631cf48853b",
+    "kodim20.png": "1ae187d92b3a4483b6717f7fd08592846ffdfc340c6424f6756627a27f3d8ea7",
+    "kodim21.png": "26e193795108c4b5ec47206ae4ff07a353d2492947f7a7ae8d380e042b74027b",
+    "kodim22.png": "627b76fccf714b4ddffb739b2eb63ba2817cf5b5a8e222079542dcf2cfdda939",
+    "kodim23.png": "85c67d7ea758cb0604fb6980ab0c65091a2eefa7b3b50cbb1bc702a60206dfe5",
+    "kodim24.png": "9f1c26df52217bd49f998a720a2ffeba41a535cf826f4ae32e355fb2b0bbc0fe",
+}
+PHOTO_SETS: Dict[str, PhotoSet] = {
+    "kodak": PhotoSet(ZELEX_IMAGES, "kodak/{}", dict(KODAK_SHA256)),
+    "wikimedia_photos": PhotoSet(
+        ZELEX_IMAGES, "wikipedia-photos/{}", {f"{i:03d}.png": None for i in range(1, 50)},
+        note="the lossless PNGs of that commit, unverified (no checksum of them could be taken here; the URL "
+             "pins the commit); the project's mirror holds JPEG q95 re-encodes of the same 49 photographs, so "
+             "numbers from a download differ from the book's by the JPEG error"),
+}
 
 
 def photo_paths(dataset: str = "kodak", root=None, download: bool = True) -> List[Path]:
     """Sorted image files of a photo folder: ``kodak``, ``wikimedia_photos`` or any folder name under the
-    mirror/cache (or ``root``). Kodak can be downloaded; other folders must be present."""
+    mirror/cache (or ``root``). The folders of :data:`PHOTO_SETS` are downloaded into the cache when absent
+    (each file checked against its pinned sha256 where one is known); other folders must be present."""
+    known = PHOTO_SETS.get(dataset)
     for d in _search_dirs(dataset, root):
         if d.is_dir():
             files = sorted(p for p in d.iterdir() if p.suffix.lower() in _PHOTO_EXT)
-            if files:
+            if known is None and files:
                 return files
-    if dataset == "kodak" and download:
-        return [find_file("kodak", [f"kodim{i:02d}.png"], [KODAK_URL.format(i)], root, True) for i in range(1, 25)]
+            by_stem = {p.stem: p for p in files}  # a known set is whole or not used: the mirror may hold .jpg
+            if known is not None and all(Path(n).stem in by_stem for n in known.files):
+                return [by_stem[Path(n).stem] for n in known.files]
+    if known is not None and download:  # the missing files of an interrupted download are fetched again
+        return [find_file(dataset, [name], [known.url(name)], root, True, sha256=sha)
+                for name, sha in known.files.items()]
     raise DataNotFoundError(f"photo folder {dataset!r}: no images in {[str(d) for d in _search_dirs(dataset, root)]}. "
-                            f"Set {MIRROR_ENV} to a folder containing {dataset}/ with .png/.jpg files")
+                            f"Set {MIRROR_ENV} to a folder containing {dataset}/ with .png/.jpg files"
+                            + ("" if dataset in PHOTO_SETS else f" (downloadable: {sorted(PHOTO_SETS)})"))
 
 
 def _decode_image(source, name: str, mode: str):

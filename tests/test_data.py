@@ -3,6 +3,7 @@ import gzip
 import io
 import struct
 import tarfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -90,12 +91,17 @@ def test_quickdraw_npy_fixture(mirror):
 
 
 def test_photos_and_crops(mirror):
-    d = mirror / "kodak"
+    d = mirror / "my_photos"
     d.mkdir()
     for i in range(2):
         Image.fromarray(np.full((40, 50, 3), 60 * i, np.uint8)).save(d / f"kodim{i + 1:02d}.png")
-    paths = data.photo_paths("kodak", download=False)
+    paths = data.photo_paths("my_photos", download=False)
     assert len(paths) == 2
+    (mirror / "kodak").mkdir()  # a known set is used whole or not at all (2 of Kodak's 24 are not Kodak)
+    for p in paths:
+        (mirror / "kodak" / p.name).write_bytes(p.read_bytes())
+    with pytest.raises(data.DataNotFoundError, match="kodak"):
+        data.photo_paths("kodak", download=False)
     crops = data.random_crops(paths, 16, 5, torch.Generator().manual_seed(0))
     assert crops.shape == (5, 3, 16, 16) and float(crops.max()) <= 1.0
     with pytest.raises(ValueError, match="smaller"):
@@ -203,3 +209,57 @@ def test_image_bombs_and_corrupt_members_name_the_file(tmp_path, mirror, monkeyp
     (d / "imagenette_val_224.tar").write_bytes((d / "imagenette_val_224.tar").read_bytes()[:700])
     with pytest.raises(data.DataFormatError, match="imagenette_val_224.tar"):
         data.load_imagenette("val", n_per_class=1)
+
+
+@pytest.fixture
+def photo_server(tmp_path):
+    """A local HTTP server on 127.0.0.1 serving three fixture photographs under ``set/``."""
+    import functools
+    import http.server
+    import threading
+    root = tmp_path / "served"
+    (root / "set").mkdir(parents=True)
+    for i in range(3):
+        Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(root / "set" / f"p{i}.png")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a, **k: None
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield root, f"http://127.0.0.1:{srv.server_address[1]}/"
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_photo_sets_download_verified_resume_and_refuse_a_changed_file(mirror, photo_server, monkeypatch):
+    """With no mirror, a known photo set is downloaded into the cache and each file checked against its pinned
+    sha256; an interrupted download is completed; a file whose bytes changed is refused by name, nothing kept."""
+    import hashlib
+    served, base = photo_server
+    pins = {f"p{i}.png": hashlib.sha256((served / "set" / f"p{i}.png").read_bytes()).hexdigest() for i in range(3)}
+    monkeypatch.setitem(data.PHOTO_SETS, "kodak", data.PhotoSet(base, "set/{}", dict(pins)))
+    paths = data.photo_paths("kodak")
+    cache = data.cache_root() / "kodak"
+    assert [p.name for p in paths] == ["p0.png", "p1.png", "p2.png"] and all(p.parent == cache for p in paths)
+    assert all(p.read_bytes() == (served / "set" / p.name).read_bytes() for p in paths)
+    (cache / "p1.png").unlink()  # an interrupted download: the set is completed, not returned short
+    assert [p.name for p in data.photo_paths("kodak")] == ["p0.png", "p1.png", "p2.png"]
+    (cache / "p2.png").unlink()
+    Image.fromarray(np.full((8, 8, 3), 7, np.uint8)).save(served / "set" / "p2.png")  # the source changed
+    with pytest.raises(data.DataNotFoundError, match="checksum mismatch") as e:
+        data.photo_paths("kodak")
+    assert "p2.png" in str(e.value) and not (cache / "p2.png").exists()
+    assert not list(cache.glob("*.part"))  # no partial file left
+    with pytest.raises(data.DataNotFoundError, match="download failed"):  # and with no server at all
+        monkeypatch.setitem(data.PHOTO_SETS, "kodak", data.PhotoSet("http://127.0.0.1:9/", "set/{}", dict(pins)))
+        data.photo_paths("kodak")
+
+
+def test_the_pinned_kodak_hashes_are_the_mirrors():
+    """The download pins equal the shared mirror's manifest (its files came from the same commit)."""
+    import re
+    manifest = Path(__file__).resolve().parents[2] / "shared" / "data" / "MANIFEST.md"
+    if not manifest.is_file():
+        pytest.skip("no shared/data/MANIFEST.md beside the repository")
+    listed = dict(re.findall(r"\| kodak/(kodim\d\d\.png) \| \S+ \| `([0-9a-f]{64})`", manifest.read_text()))
+    assert listed == data.KODAK_SHA256 and len(listed) == 24
+    assert set(data.PHOTO_SETS["kodak"].files) == set(listed)
