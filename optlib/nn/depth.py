@@ -167,7 +167,9 @@ class OpticalConv2d(nn.Module):
             self.register_buffer("phase", phase.detach().clone())
             self.register_buffer("gain", gain.detach().clone().to(phase.dtype))
         self.register_buffer("wavelengths", torch.as_tensor(wavelengths, dtype=torch.float64).clone())
-        self.transmission = transmission
+        # a buffer, so that it moves with the module (a plain attribute stayed on the CPU under .to(cuda))
+        self.register_buffer("transmission",
+                             None if transmission is None else torch.as_tensor(transmission).detach().clone())
         self._cached = None
         optics.check(sorted(set(self.wavelengths.tolist())))
 

@@ -207,8 +207,8 @@ def pupil_psf(pr: PupilRays, grid: Grid, check: bool = True, oversample: Optiona
     # (x - P) |s| (2 / N) / (lambda_m dxi), dxi the float pitch of the pupil grid (the tensors carry the gradient)
     rho_x = (2 / N) * sx.abs() / P.grid.dx
     rho_y = (2 / N) * sy.abs() / P.grid.dy
-    fx = (fine.x().reshape(-1) - pr.center[0]) * rho_x / lam
-    fy = (fine.y().reshape(-1) - pr.center[1]) * rho_y / lam
+    fx = (fine.x(device=pr.center.device).reshape(-1) - pr.center[0]) * rho_x / lam
+    fy = (fine.y(device=pr.center.device).reshape(-1) - pr.center[1]) * rho_y / lam
     # focal_plane's prefactor 1 / (lambda_m R) on the sum with the true cell (R rho)^2 dxi^2 (mdft used dxi^2)
     U = mdft(P.u, P.grid, fy, fx) * (rho_y * rho_x * pr.radius / lam)
     return pixelate(Field(U, fine, pr.wavelength), grid)

@@ -110,6 +110,35 @@ class SequentialLens:
         self.materials = [materials.get(m) for m in materials_after]
         self.object_medium = materials.get(object_medium)
         self.sensor_z = sensor_z
+        self._device = None  # set by to(); else the device of the tensor parameters
+
+    @property
+    def device(self) -> torch.device:
+        """Where rays through this lens are made when a method is not given a ``device``: the one set by
+        :meth:`to`, else the device of the lens's tensor parameters (a learnt curvature on a GPU), else the CPU."""
+        if self._device is not None:
+            return self._device
+        for sf in self.surfaces:
+            for x in (sf.z, sf.semi_diameter, sf.c, sf.k, *sf.coeffs):
+                if isinstance(x, torch.Tensor):
+                    return x.device
+        return self.sensor_z.device if isinstance(self.sensor_z, torch.Tensor) else torch.device("cpu")
+
+    def to(self, device) -> "SequentialLens":
+        """The same lens with its tensor parameters moved to ``device`` (a tensor that requires grad stays in
+        the graph) and its rays made there; float parameters stay floats. Returns a new lens."""
+        dev = torch.device(device)
+
+        def mv(x):
+            return x.to(dev) if isinstance(x, torch.Tensor) else x
+        surfs = [Surface(mv(sf.z), mv(sf.semi_diameter), mv(sf.c), mv(sf.k), tuple(mv(a) for a in sf.coeffs), sf.stop)
+                 for sf in self.surfaces]
+        out = SequentialLens(surfs, [m.name for m in self.materials], mv(self.sensor_z), self.object_medium.name)
+        out._device = dev
+        return out
+
+    def _on(self, device) -> torch.device:
+        return self.device if device is None else torch.device(device)
 
     @classmethod
     def from_rows(cls, rows, sensor_distance: float, unit: float = 1e-3, object_medium="air"):
@@ -138,11 +167,15 @@ class SequentialLens:
         surfs = [Surface(sf.z * s, sf.semi_diameter * s, sf.c / s, sf.k,
                          tuple(a * s ** (1 - 2 * i) for i, a in enumerate(sf.coeffs, start=1)), sf.stop)
                  for sf in self.surfaces]
-        return SequentialLens(surfs, [m.name for m in self.materials], self.sensor_z * s, self.object_medium.name)
+        out = SequentialLens(surfs, [m.name for m in self.materials], self.sensor_z * s, self.object_medium.name)
+        out._device = self._device
+        return out
 
     def with_sensor(self, sensor_z) -> "SequentialLens":
         """The same lens with its sensor plane at ``sensor_z`` (m; may be a tensor, e.g. a learnt focus)."""
-        return SequentialLens(self.surfaces, [m.name for m in self.materials], sensor_z, self.object_medium.name)
+        out = SequentialLens(self.surfaces, [m.name for m in self.materials], sensor_z, self.object_medium.name)
+        out._device = self._device
+        return out
 
     # --- first-order optics ---------------------------------------------------------------------
     def stop_index(self) -> int:
@@ -227,6 +260,7 @@ class SequentialLens:
         """A square grid of parallel rays within ``radius`` (m) at field ``angle`` (rad, see
         ``direction``), starting on the plane 1 mm before the first vertex, centred on the axis (no aiming;
         see :meth:`aimed` for rays that fill the stop)."""
+        device = self._on(device)
         x, y = self._disc_grid(n_side, dtype, device)
         x, y = x * radius, y * radius
         z0 = _f(self.surfaces[0].z) - 1e-3
@@ -243,6 +277,7 @@ class SequentialLens:
                      dtype=torch.float64, device=None, source_xy=(0.0, 0.0)) -> Rays:
         """Rays from the point (``source_xy``, ``source_z``) (m; negative z: in front of the lens) aimed at a
         grid of radius ``radius`` (m) on the first surface's vertex plane."""
+        device = self._on(device)
         x, y = self._disc_grid(n_side, dtype, device)
         target = torch.stack([x * radius, y * radius, torch.full_like(x, _f(self.surfaces[0].z))], -1)
         o = torch.tensor([float(source_xy[0]), float(source_xy[1]), float(source_z)], dtype=dtype,
@@ -337,6 +372,7 @@ class SequentialLens:
                      dtype=torch.float64, device=None, convention: str = "aimed", radius: Optional[float] = None):
         """Rays on a square grid of ``n_side`` samples across the pupil (those inside the disc) by the pupil
         ``convention`` of :meth:`through_pupil`, and their normalised pupil coordinates (N, 2)."""
+        device = self._on(device)
         x, y = self._disc_grid(n_side, dtype, device)
         pupil = torch.stack([x, y], -1)
         return self.through_pupil(wavelength, pupil, angle, source, convention, radius), pupil
@@ -345,12 +381,12 @@ class SequentialLens:
                   convention: str = "aimed") -> Rays:
         """The ray through the centre of the stop (``"aimed"``) or of the paraxial entrance pupil
         (``"paraxial"``), for a field ``angle`` (rad) or a ``source``."""
-        return self.through_pupil(wavelength, torch.zeros(1, 2, dtype=dtype, device=device), angle, source,
-                                  convention)
+        return self.through_pupil(wavelength, torch.zeros(1, 2, dtype=dtype, device=self._on(device)), angle,
+                                  source, convention)
 
     def marginal_ray(self, wavelength: float, source=None, dtype=torch.float64, device=None) -> Rays:
         """The on-axis ray through the stop's edge (in y)."""
-        return self.aimed(wavelength, torch.tensor([[0.0, 1.0]], dtype=dtype, device=device), 0.0, source)
+        return self.aimed(wavelength, torch.tensor([[0.0, 1.0]], dtype=dtype, device=self._on(device)), 0.0, source)
 
     def trace(self, rays: Rays, to_sensor: bool = True, upto: Optional[int] = None,
               chunk: int = 1 << 17, clip: bool = True, checkpoint: Optional[bool] = None) -> Rays:
