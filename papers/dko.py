@@ -247,20 +247,19 @@ def dry_run(p: Dict) -> Dict:
     chunk = p["dko_chunk"] or E
     if o.method == "asm":
         n_pad = math.ceil(p["padding"] * o.n)
-        per_el = budget.fft_time((n_pad, n_pad), 4, dtype=torch.complex64)      # fft, ifft; twice for backward
+        el = {"fft": budget.fft_flops((n_pad, n_pad), 4)}  # fft, ifft; twice for backward, per element
         mem = budget.fft_bytes((n_pad, n_pad), torch.complex64, batch=chunk, temporaries=8)
     else:
         M = 7 * o.sub_samples(wavelengths(p))
-        flops = 8 * (M * o.n ** 2 + M * M * o.n) * 3                           # complex MACs, fwd + 2x bwd
-        per_el = flops / 20e9                                                 # ~20 GFLOP/s complex matmul (CPU)
+        el = {"matmul": 3 * (budget.matmul_flops(M, o.n, o.n) + budget.matmul_flops(M, o.n, M))}  # fwd + 2x bwd
         mem = 16 * chunk * (o.n ** 2 * 6 + M * o.n * 2)
-    dko_s = per_el * E * p["dko_iterations"]
-    rows.append({"step": f"DKO: {E} elements x {p['dko_iterations']} it ({o.n}^2)", "valid": ok, "bytes": mem,
-                 "seconds": dko_s, "note": "required"})
-    rows.append({"step": f"E2E: one step ({E} elements, chunks of {chunk})", "valid": ok, "bytes": mem,
-                 "seconds": per_el * E * (1.5 if chunk < E else 1.0), "note": "optics only"})
-    rows.append({"step": f"E2E: {p['e2e_steps']} steps (optics only)", "valid": ok, "bytes": 0,
-                 "seconds": per_el * E * (1.5 if chunk < E else 1.0) * p["e2e_steps"], "note": ""})
+    every = {k: v * E for k, v in el.items()}  # one iteration (or E2E step) of all E elements
+    rows.append(budget.step(f"DKO: one element ({o.n}^2), fwd + bwd", ok, mem / chunk, **el, steps=1,
+                            paper="Table 1: 100 ms (A100)"))
+    rows.append(budget.step(f"DKO: {E} elements x {p['dko_iterations']} it", ok, mem, **every,
+                            steps=p["dko_iterations"], note="required", paper="Table 2: 12 h, with training"))
+    rows.append(budget.step(f"E2E: {p['e2e_steps']} steps, optics only ({E} el.)", ok, mem, **every,
+                            steps=p["e2e_steps"], paper="Table 1: 73 s a step; Table 2: 240 h"))
     peak = max(r["bytes"] for r in rows)
     return {"rows": rows, "peak_bytes": peak, "note": note, "all_required_valid": budget.required_valid(rows),
             "counts": counts, "net_parameters": n_net,

@@ -96,9 +96,8 @@ def dry_run(p: Dict) -> Dict:
     rows = []
 
     def add(name, shape, count, ok, note=""):
-        rows.append({"step": name, "shape": tuple(shape), "valid": bool(ok), "note": note,
-                     "bytes": budget.fft_bytes(shape, dtype=torch.complex128),
-                     "seconds": budget.fft_time(shape, count)})
+        rows.append(budget.step(f"{name} {tuple(shape)}", ok, budget.fft_bytes(shape, dtype=torch.complex128),
+                                fft=budget.fft_flops(shape, count), note=note))
 
     a = s["airy"]
     add("airy focal plane", a.grid.shape, 1, True, f"output pitch {a.wavelength * a.focal_length / a.grid.extent[1]:.3g} m")
@@ -124,16 +123,13 @@ def dry_run(p: Dict) -> Dict:
     for n in s["bench_n"]:
         add(f"benchmark asm {n}", (2 * n, 2 * n), 40, True)
     peak = max(r["bytes"] for r in rows)
-    total = sum(r["seconds"] for r in rows)
+    total = sum(budget.seconds(r) for r in rows)
     return {"rows": rows, "peak_bytes": peak, "fft_seconds": total,
             "all_required_valid": budget.required_valid(rows)}
 
 
 def dry_run_report(d: Dict) -> str:
-    lines = [f"{'step':<38} {'shape':>14} {'valid':>6} {'memory':>10} {'FFT time':>9}"]
-    for r in d["rows"]:
-        lines.append(f"{r['step']:<38} {str(r['shape']):>14} {str(r['valid']):>6} "
-                     f"{budget.human_bytes(r['bytes']):>10} {r['seconds']:>8.2f}s")
-    lines.append(f"peak memory {budget.human_bytes(d['peak_bytes'])}, FFT time about {d['fft_seconds']:.1f} s "
-                 "on this machine (scaled from a measured 256x256 FFT)")
+    lines = budget.format_rows(d["rows"], 50)
+    lines.append(f"peak memory {budget.human_bytes(d['peak_bytes'])}, FFT work about {d['fft_seconds']:.1f} s on "
+                 f"the {budget.CPU.name}")
     return "\n".join(lines)

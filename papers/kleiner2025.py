@@ -477,17 +477,16 @@ def dry_run(p: Dict) -> Dict:
     rows = []
     n = s.n
     fwd_bwd_ffts = 2 * 2 * p["n_units"]  # fft + ifft per unit, forward and backward
-    per_step = budget.fft_time((n, n), fwd_bwd_ffts * p["batch"], dtype=torch.complex64)
+    per_step = budget.fft_flops((n, n), fwd_bwd_ffts * p["batch"])
     steps = p["epochs"] * max(1, p["n_train"] // p["batch"])
     mem = budget.fft_bytes((n, n), torch.complex64, batch=p["batch"], temporaries=6 * p["n_units"])
     nets = 3 + len(p["gammas"]) + 1 + len(p["ir_max"]) + 1 + 3
     ok_mask = p["mask_px"] <= n
     ok_cut = s.input_cutoff < s.network_cutoff
-    rows.append({"step": f"one AOSRNN ({p['n_units']} units, grid {n})", "valid": ok_mask and ok_cut,
-                 "bytes": mem, "seconds": per_step * steps, "note": "required"})
-    rows.append({"step": f"all {nets} networks", "valid": True, "bytes": mem, "seconds": per_step * steps * nets,
-                 "note": ""})
-    return {"rows": rows, "peak_bytes": mem, "fft_seconds": per_step * steps * nets,
+    rows.append(budget.step(f"one AOSRNN ({p['n_units']} units, grid {n})", ok_mask and ok_cut, mem, fft=per_step,
+                            steps=steps, note="required", paper="7 h per network (GTX 2080 Ti)"))
+    rows.append(budget.step(f"all {nets} networks", True, mem, fft=per_step, steps=steps * nets))
+    return {"rows": rows, "peak_bytes": mem, "fft_seconds": budget.seconds(rows[-1]),
             "all_required_valid": budget.required_valid(rows),
             "input_cutoff": s.input_cutoff, "network_cutoff": s.network_cutoff}
 

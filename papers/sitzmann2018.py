@@ -271,22 +271,21 @@ def dry_run(p: Dict) -> Dict:
         G, ok, note = None, False, str(e)
     n_pad = math.ceil(p["n_grid"] * p["padding"])
     n_psf = 4 * len(p["wavelengths_nm"])  # three bands' depths + the target depth, per wavelength
-    per_step = budget.fft_time((n_pad, n_pad), 4 * n_psf, dtype=torch.complex64)
+    per_step = budget.fft_flops((n_pad, n_pad), 4 * n_psf)  # fft + ifft per PSF, forward and backward
     mem = budget.fft_bytes((n_pad, n_pad), torch.complex64, batch=n_psf, temporaries=8)
-    rows.append({"step": f"EDOF step ({n_psf} PSFs on {n_pad}^2)", "valid": ok, "bytes": mem,
-                 "seconds": per_step * p["steps"], "note": "required"})
-    rows.append({"step": "experiments 1 and 2", "valid": ok, "bytes": mem, "seconds": 2 * per_step * p["steps"],
-                 "note": ""})
+    rows.append(budget.step(f"EDOF: one step ({n_psf} PSFs on {n_pad}^2)", ok, mem, fft=per_step, steps=p["steps"],
+                            note="required", paper="no time reported"))
+    rows.append(budget.step("experiments 1 and 2 (two designs)", ok, mem, fft=per_step, steps=2 * p["steps"]))
     try:
         focus_setup(p)
         ok3 = True
     except SamplingError:
         ok3 = False
     n3 = 2 * p["focus_n_grid"]
-    rows.append({"step": f"experiment 3 (focusing, {n3}^2)", "valid": ok3,
-                 "bytes": budget.fft_bytes((n3, n3), torch.complex64, batch=len(p["wavelengths_nm"]), temporaries=8),
-                 "seconds": budget.fft_time((n3, n3), 4 * len(p["wavelengths_nm"])) * p["focus_steps"],
-                 "note": "required"})
+    rows.append(budget.step(f"experiment 3 (focusing, {n3}^2)", ok3,
+                            budget.fft_bytes((n3, n3), torch.complex64, batch=len(p["wavelengths_nm"]), temporaries=8),
+                            fft=budget.fft_flops((n3, n3), 4 * len(p["wavelengths_nm"])), steps=p["focus_steps"],
+                            note="required"))
     wd = defocus_waves(p["aperture_mm"] * 1e-3 / 2, 550e-9, min(p["depths_m"]), max(p["depths_m"]))
     return {"rows": rows, "peak_bytes": max(r["bytes"] for r in rows), "note": note, "defocus_waves": wd,
             "all_required_valid": budget.required_valid(rows)}
