@@ -5,7 +5,7 @@
 #   make chapter CHAPTER=foundations [SCALE=tiny|full] [DEVICE=auto|cpu|cuda]   run one chapter into _build/runs/<scale>/
 #   make full CHAPTER=foundations                         the paper's settings (a GPU; resumable where long)
 #   make dryrun [CHAPTER=...]                             build the full configurations, check sampling, estimate cost
-#   make bench                                            speed against the bare-FFT floor (benchmarks/)
+#   make bench                                            speed against the bare-FFT floor (benchmarks/), the dry runs' CPU rates
 #   make lab                                              JupyterLab on the chapters (a chapter's .py opens as a notebook)
 #   make lock                                             refresh requirements.lock from requirements.txt
 
@@ -78,7 +78,7 @@ $(call chapter_nb,$(1)): $(call chapter_src,$(1)) params/$(1)/tiny.yaml $(OPTLIB
 	$(PY) -m papers check $(1) params/$(1)/tiny.yaml; \
 	$(VENV)/bin/jupytext --to ipynb -o - $$< | $(VENV)/bin/papermill - $$@ -f params/$(1)/tiny.yaml \
 	  -k python3 --cwd $$(@D) --no-progress-bar --log-level WARNING; \
-	$(PY) book/hide_injected.py $$@; \
+	$(PY) book/prepare_notebook.py $$@; \
 	echo "== chapter $(1): $$$$(( $$$$(date +%s) - start )) s"
 endef
 $(foreach c,$(CHAPTERS),$(eval $(call CHAPTER_RULE,$(c))))
@@ -90,13 +90,15 @@ $(STAGE)/library.ipynb: book/library.py $(OPTLIB_SRC) $(VENV)/.installed
 	$(VENV)/bin/jupytext --to ipynb -o - $< | $(VENV)/bin/papermill - $@ -k python3 --cwd $(STAGE) \
 	  --no-progress-bar --log-level WARNING
 
-$(STAGE)/scoreboard.ipynb: book/scoreboard.py $(NOTEBOOKS)
+$(STAGE)/scoreboard.ipynb: book/scoreboard.py $(NOTEBOOKS) $(wildcard $(RESULTS)/*.full.json)
 	$(VENV)/bin/jupytext --to ipynb -o - $< | $(VENV)/bin/papermill - $@ -p results_dir $(RESULTS) \
 	  -k python3 --cwd $(STAGE) --no-progress-bar --log-level WARNING
+	$(PY) book/prepare_notebook.py $@
 
 html: $(STAGE)/scoreboard.ipynb $(STAGE)/library.ipynb vendor
-	cp _config.yml book/_toc.yml book/intro.md $(STAGE)/
-	rm -rf $(STAGE)/_vendor && cp -r book/_vendor $(STAGE)/_vendor
+	cp _config.yml book/_toc.yml book/intro.md book/your_own.md book/api.md $(STAGE)/
+	rm -rf $(STAGE)/_static $(STAGE)/_ext && cp -r book/_static book/_ext $(STAGE)/
+	rm -rf $(STAGE)/_vendor && cp -r book/_vendor $(STAGE)/_vendor && cp book/widgets-shim.js $(STAGE)/_vendor/_static/vendor/
 	$(VENV)/bin/jupyter-book build $(STAGE) --path-output . -W --keep-going -q
 	@echo "The book is in $(BUILD)/html/index.html"
 
@@ -107,6 +109,11 @@ test: book
 	$(PY) -m pytest -q tests $(NOTEBOOKS) $(STAGE)/library.ipynb $(STAGE)/scoreboard.ipynb --nbval --nbval-current-env \
 	  --nbval-sanitize-with tests/nbval_sanitize.cfg
 
+# a parameter file's checkpoint_dir, relative to the repository (not to the run's folder under _build, which
+# make clean would take with it): long runs resume from checkpoints/<chapter>/
+CKPT_DIR = $(if $(CHAPTER),$(shell sed -n 's/^checkpoint_dir:[[:space:]]*"\{0,1\}\([^"\#[:space:]]*\).*/\1/p' \
+  params/$(CHAPTER)/$(SCALE).yaml 2>/dev/null))
+
 chapter: venv
 	@test -n "$(call chapter_src,$(CHAPTER))" || { echo "unknown CHAPTER '$(CHAPTER)'; one of: $(CHAPTERS)"; exit 2; }
 	@test -f params/$(CHAPTER)/$(SCALE).yaml || { echo "no params/$(CHAPTER)/$(SCALE).yaml"; exit 2; }
@@ -114,7 +121,7 @@ chapter: venv
 	mkdir -p $(BUILD)/runs/$(SCALE)
 	$(VENV)/bin/jupytext --to ipynb -o - $(call chapter_src,$(CHAPTER)) | $(VENV)/bin/papermill - \
 	  $(BUILD)/runs/$(SCALE)/$(CHAPTER).ipynb -f params/$(CHAPTER)/$(SCALE).yaml $(if $(DEVICE),-p device $(DEVICE)) \
-	  -k python3 --cwd $(BUILD)/runs/$(SCALE)
+	  $(if $(CKPT_DIR),-p checkpoint_dir $(abspath $(CKPT_DIR))) -k python3 --cwd $(BUILD)/runs/$(SCALE)
 
 full:
 	$(MAKE) chapter CHAPTER=$(CHAPTER) SCALE=full $(if $(DEVICE),DEVICE=$(DEVICE))
@@ -126,6 +133,12 @@ bench: venv
 	$(PY) benchmarks/bench_propagation.py
 	$(PY) benchmarks/bench_rays.py
 	$(PY) benchmarks/bench_meta.py
+	$(PY) benchmarks/bench_rates.py
 
+# everything under _build but what a full run made (hours of GPU time): its results, which the scoreboard
+# shows beside tiny's, and its executed notebooks; checkpoints/ is outside _build
 clean:
-	rm -rf $(BUILD)
+	@test ! -d $(BUILD) || find $(BUILD) -mindepth 1 -maxdepth 1 ! -name results ! -name runs -exec rm -rf {} +
+	@test ! -d $(BUILD)/results || find $(BUILD)/results -mindepth 1 ! -name '*.full.json' -exec rm -rf {} +
+	@test ! -d $(BUILD)/runs || find $(BUILD)/runs -mindepth 1 -maxdepth 1 ! -name full -exec rm -rf {} +
+	@echo "make clean: kept full-scale results ($(BUILD)/results/*.full.json), runs ($(BUILD)/runs/full) and checkpoints/"

@@ -24,7 +24,7 @@
 # comparison it rests on ("0.592 vs 0.462 (needs >)") where it is one comparison; an item may name a related
 # claim, shown beside it, which never changes the item's verdict.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-input"]
 results_dir = "../results"
 
 # %% tags=["nbval-ignore-output"]

@@ -62,20 +62,31 @@ def figure_to_png(fig, dpi=80) -> bytes:
     return buf.getvalue()
 
 
-def image_png(img, size: int = 200, cmap: str = "inferno", gamma: float = 0.5) -> bytes:
+def image_png(img, size: int = 200, cmap: str = "inferno", gamma: float = 0.5, scale_bar=None) -> bytes:
     """PNG bytes of a 2-D array in [0, 1] (shown as ``img ** gamma`` through ``cmap``), or of an RGB
-    (3, H, W) image; nearest-neighbour resized to ``size`` pixels (for offline widget explorers)."""
+    (3, H, W) image; nearest-neighbour resized to ``size`` pixels (for offline widget explorers).
+    ``scale_bar``: ``(fraction, label)`` draws a white bar ``fraction`` of the image's width long, with
+    ``label`` (e.g. ``(0.25, "100 um")``), in the lower left corner."""
     import io
 
     import matplotlib.pyplot as plt
-    from PIL import Image
+    from PIL import Image, ImageDraw
     a = to_np(img)
     if a.ndim == 3:
         rgb = np.clip(a.transpose(1, 2, 0), 0, 1)
     else:
         rgb = plt.get_cmap(cmap)(np.clip(a, 0, 1) ** gamma)[..., :3]
+    im = Image.fromarray(np.asarray(rgb * 255, dtype=np.uint8)).resize((size, size), Image.NEAREST)
+    if scale_bar is not None:
+        fraction, label = scale_bar
+        if not 0 < fraction <= 1:
+            raise ValueError(f"scale_bar fraction must be in (0, 1], got {fraction!r}")
+        d = ImageDraw.Draw(im)
+        x0, y0 = round(0.06 * size), round(0.92 * size)
+        d.rectangle([x0, y0, x0 + round(fraction * size), y0 + max(2, size // 80)], fill="white")
+        d.text((x0, y0 - max(12, size // 16)), label, fill="white")
     buf = io.BytesIO()
-    Image.fromarray(np.asarray(rgb * 255, dtype=np.uint8)).resize((size, size), Image.NEAREST).save(buf, format="PNG")
+    im.save(buf, format="PNG")
     return buf.getvalue()
 
 
@@ -88,3 +99,16 @@ def stack_over(slider, values, make_child, start: int = 0, links: list = None):
     if links is not None:
         links.append(link)
     return st
+
+
+def plain_log_ticks(ax, values, axis: str = "x", fmt: str = "{:g}") -> None:
+    """Label a log ``axis`` ("x" or "y") of ``ax`` at ``values`` only, as plain numbers ("0.2", not
+    "2 x 10^-1"), with no minor labels (matplotlib labels minor ticks of a short log axis, which overlap)."""
+    from matplotlib.ticker import FixedFormatter, FixedLocator, NullFormatter
+    if axis not in ("x", "y"):
+        raise ValueError(f"axis must be 'x' or 'y', got {axis!r}")
+    a = ax.xaxis if axis == "x" else ax.yaxis
+    vals = [float(v) for v in values]
+    a.set_major_locator(FixedLocator(vals))
+    a.set_major_formatter(FixedFormatter([fmt.format(v) for v in vals]))
+    a.set_minor_formatter(NullFormatter())

@@ -124,6 +124,13 @@ class Results:
         os.replace(tmp, p)
         return p
 
+    def _repr_html_(self) -> str:
+        """The items and claims as HTML tables (what a notebook shows for ``display(results)``)."""
+        return run_tables_html(self.as_dict())
+
+    def _repr_pretty_(self, p, cycle) -> None:
+        p.text(self.table())
+
     def table(self) -> str:
         """Plain-text table of items and claims with verdicts (deterministic, for printing)."""
         lines = [f"{'item':<44} {'ours':>12} {'paper/ref':>12} unit   verdict"]
@@ -192,36 +199,44 @@ def load_results(directory=None) -> List[Dict]:
     return out
 
 
+_COLORS = {"reproduced": "#1a7f37", "not reproduced": "#cf222e", "measured": "#57606a",
+           "holds": "#1a7f37", "fails": "#cf222e"}
+
+
+def run_tables_html(r: Dict) -> str:
+    """One run's items (with verdicts and reasons) and claims (with their comparisons) as two HTML tables."""
+    claims = {c["id"]: c for c in r["claims"]}
+    parts = ["<table class='scoreboard'><tr><th>item</th><th>paper / reference</th><th>ours</th>"
+             "<th>unit</th><th>verdict</th><th>reason</th><th>related claim</th></tr>"]
+    for it in r["items"]:
+        v, why = verdict(it)
+        c = claims.get(it.get("claim", ""))
+        beside = "" if c is None else f"{'holds' if c['holds'] else 'fails'}: {c['text']}"
+        parts.append(f"<tr><td>{escape(it['label'])}</td><td>{_fmt(it['paper'])}</td><td>{_fmt(it['ours'])}</td>"
+                     f"<td>{escape(it['unit'])}</td><td style='color:{_COLORS[v]}'><b>{v}</b></td>"
+                     f"<td>{escape(why)}</td><td>{escape(beside)}</td></tr>")
+    parts.append("</table>")
+    if r["claims"]:
+        parts.append("<table class='scoreboard'><tr><th>claim tested on this run</th><th>comparison</th>"
+                     "<th>result</th><th>note</th></tr>")
+        for c in r["claims"]:
+            v = "holds" if c["holds"] else "fails"
+            parts.append(f"<tr><td>{escape(c['text'])}</td><td>{escape(claim_evidence(c))}</td>"
+                         f"<td style='color:{_COLORS[v]}'><b>{v}</b></td><td>{escape(c.get('note', ''))}</td></tr>")
+        parts.append("</table>")
+    return "\n".join(parts)
+
+
 def scoreboard_html(results: List[Dict], chapter_order: Optional[List[str]] = None) -> str:
     """HTML tables (one per chapter and scale) of items and claims with verdicts."""
     order = {c: i for i, c in enumerate(chapter_order or [])}
     results = sorted(results, key=lambda r: (order.get(r["chapter"], 99), r["chapter"], r["scale"]))
-    colors = {"reproduced": "#1a7f37", "not reproduced": "#cf222e", "measured": "#57606a",
-              "holds": "#1a7f37", "fails": "#cf222e"}
     parts = []
     for r in results:
-        claims = {c["id"]: c for c in r["claims"]}
         parts.append(f"<h3>{escape(r['chapter'])} &mdash; scale <code>{escape(r['scale'])}</code></h3>")
         parts.append(f"<p>seed {r['seed']}, device {escape(r['device'])}, torch {escape(r['versions'].get('torch', '?'))}"
                      "</p>")
-        parts.append("<table class='scoreboard'><tr><th>item</th><th>paper / reference</th><th>ours</th>"
-                     "<th>unit</th><th>verdict</th><th>reason</th><th>related claim</th></tr>")
-        for it in r["items"]:
-            v, why = verdict(it)
-            c = claims.get(it.get("claim", ""))
-            beside = "" if c is None else f"{'holds' if c['holds'] else 'fails'}: {c['text']}"
-            parts.append(f"<tr><td>{escape(it['label'])}</td><td>{_fmt(it['paper'])}</td><td>{_fmt(it['ours'])}</td>"
-                         f"<td>{escape(it['unit'])}</td><td style='color:{colors[v]}'><b>{v}</b></td>"
-                         f"<td>{escape(why)}</td><td>{escape(beside)}</td></tr>")
-        parts.append("</table>")
-        if r["claims"]:
-            parts.append("<table class='scoreboard'><tr><th>claim tested on this run</th><th>comparison</th>"
-                         "<th>result</th><th>note</th></tr>")
-            for c in r["claims"]:
-                v = "holds" if c["holds"] else "fails"
-                parts.append(f"<tr><td>{escape(c['text'])}</td><td>{escape(claim_evidence(c))}</td>"
-                             f"<td style='color:{colors[v]}'><b>{v}</b></td><td>{escape(c.get('note', ''))}</td></tr>")
-            parts.append("</table>")
+        parts.append(run_tables_html(r))
     if not results:
         parts.append("<p><b>No results found.</b> Run <code>make book</code> to execute the chapters.</p>")
     return "\n".join(parts)

@@ -8,25 +8,13 @@ from pathlib import Path
 
 import nbformat
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-HTML = ROOT / "_build" / "html"
-STAGE = ROOT / "_build" / "book"
+from bookpaths import HTML, ROOT, STAGE, book_built, toc_files
+
 RESULTS = Path(os.environ.get("OPTLIB_RESULTS_DIR", ROOT / "_build" / "results"))
 
-if not (HTML / "index.html").is_file():
-    if os.environ.get("OPTLIB_REQUIRE_BOOK"):
-        raise RuntimeError("the book was not built: run `make book` (make test does it first)")
+if not book_built():
     pytest.skip("book not built (run `make test`, which builds it first)", allow_module_level=True)
-
-
-def toc_files():
-    toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text())
-    files = [toc["root"]]
-    for part in toc.get("parts", []):
-        files += [c["file"] for c in part["chapters"]]
-    return files
 
 
 CHAPTER_FILES = [f for f in toc_files() if f.startswith("chapters/")]
@@ -77,3 +65,17 @@ def test_javascript_is_local():
     assert (HTML / "_static" / "vendor" / "mathjax" / "tex-chtml.js").is_file()
     chapter = (HTML / f"{CHAPTER_FILES[0]}.html").read_text()
     assert "application/vnd.jupyter.widget-state+json" in chapter, "widget state must be embedded for offline widgets"
+
+
+def test_no_progress_bars_in_the_book():
+    """Progress bars are dropped from the static pages (book/prepare_notebook.py); the interactive widgets stay."""
+    import sys
+    sys.path.insert(0, str(ROOT / "book"))
+    from prepare_notebook import is_progress_bar
+    widgets = 0
+    for f in CHAPTER_FILES:
+        nb = nbformat.read(STAGE / f"{f}.ipynb", 4)
+        outs = [o for c in nb.cells for o in c.get("outputs", [])]
+        assert not [o for o in outs if is_progress_bar(o)], f"{f}: a progress bar is left in the page"
+        widgets += sum("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outs)
+    assert widgets >= 3, "the chapters' interactive widgets are gone"

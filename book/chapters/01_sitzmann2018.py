@@ -37,7 +37,7 @@
 # here. We train on the 49 Wikimedia Commons photos of the local mirror and evaluate on the Kodak images
 # (`optlib.data.photo_paths`), with random crops. Pixel values are treated as linear intensity.
 #
-# **Scale.** At `tiny` scale (the default, a few minutes on 2 CPU cores) the aperture is 2 mm instead of
+# **Scale.** At `tiny` scale (the default, on 2 CPU cores; run times in the README) the aperture is 2 mm instead of
 # 5 mm and the grid 256 samples of 7.8 um instead of 2496 of 2 um, which keeps every sampling condition
 # valid (checked below) with 1.8 waves of defocus between 0.5 m and infinity; 300 instead of 20,001
 # steps, Adam instead of the authors' SGD/Adadelta. `full` is the authors' set-up (for a GPU).
@@ -561,4 +561,4 @@ plt.show()
 # %% tags=["nbval-ignore-output"]
 print(f"chapter run time {time.time() - t0:.0f} s")
 path = results.write()
-print(results.table())
+results  # shown as tables (in plain text: print(results.table()))

@@ -243,7 +243,7 @@ for name in DS:
     results.item(f"f2_psnr_gain_{SHORT[name]}", f"Fig. 2 {SHORT[name]}: PSNR output - input", r["psnr"] - r["psnr_in"],
                  None, "dB", note="paper: bars only")
 results.item("f2_res_gain", "Mean resolution gain (effective resolution in / out)", gain, 1.8, "x", tol=0.15,
-             claim="f2", note=f"{scale} scale: 5 units, 1000 images, {epochs} epochs")
+             claim="f2", note=f"{scale} scale: {n_units} units, {n_train} training images, {epochs} epochs")
 results.claim("f2", "The network output beats its input in PSNR and improves the effective resolution on every dataset",
               all(r["psnr"] > r["psnr_in"] and r["res"] < r["res_in"] for r in fig2.values()))
 results.claim("f2_ssim", "The output also beats the input in SSIM on every dataset",
@@ -633,4 +633,4 @@ widgets.VBox([widgets.HBox([obj_img, inp_img]), s_p, st_p, s_g, st_g])
 
 # %% tags=["nbval-ignore-output"]
 path = results.write()
-print(results.table())
+results  # shown as tables (in plain text: print(results.table()))

@@ -681,4 +681,4 @@ print("all required steps valid:", ok)
 
 # %% tags=["nbval-ignore-output"]
 path = results.write()
-print(results.table())
+results  # shown as tables (in plain text: print(results.table()))

@@ -317,6 +317,7 @@ fig, ax = plt.subplots(figsize=(5, 3.2))
 ax.loglog(limit_radii_mm, np.array(diff_lim) / ol.um, "o-", label="diffraction limit (Airy radius)")
 ax.loglog(limit_radii_mm, np.array(geo_lim) / ol.um, "s-", label="geometric limit (RMS spot)")
 ax.set(xlabel="aperture radius a (mm)", ylabel="radius (um)", title="Fig. 5: Cooke x0.1, on axis, 510 nm")
+ol.plot.plain_log_ticks(ax, limit_radii_mm)
 ax.legend()
 fig.tight_layout()
 plt.show()
@@ -422,4 +423,4 @@ for id_, label, paper in (("table1_wave_rmse", "Table 1: wave-trained RMSE, a = 
 
 # %% tags=["nbval-ignore-output"]
 path = results.write()
-print(results.table())
+results  # shown as tables (in plain text: print(results.table()))
