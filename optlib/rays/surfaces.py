@@ -1,7 +1,9 @@
 """Rotationally symmetric refracting surfaces: sag, normal, robust ray intersection. Lengths in metres.
 
-Even asphere sag (the standard form, as in Tables 4 and 5 of Ho et al. 2024):
+Even asphere sag (the standard form, as in Tables 4 and 5 of Ho et al. 2024)::
+
     z(r) = c r^2 / (1 + sqrt(1 - (1 + k) c^2 r^2)) + sum_i a_{2i} r^{2i},  i = 1..6
+
 with curvature c = 1/R (1/m), conic k and coefficients a_{2i} (m^(1-2i)). A sphere is k = 0, a = 0; a plane
 is c = 0. Conic surfaces are quadrics, so their intersections are closed-form (the root of a quadratic on
 the vertex branch). Aspheric terms add Newton's method in float64 from that root without gradient tracking,
