@@ -1,0 +1,40 @@
+"""What the Makefile does with long runs (issue 16.5): a full run's checkpoints live outside _build, and
+make clean spares what a full run made (its results and executed notebooks)."""
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+RESUMABLE = sorted(p.parent.name for p in ROOT.glob("params/*/full.yaml")
+                   if re.search(r"^checkpoint_dir:\s*\"?[^\"\s#]", p.read_text(), re.M))
+
+
+def test_some_chapters_resume():
+    assert len(RESUMABLE) >= 3, RESUMABLE
+
+
+@pytest.mark.parametrize("chapter", RESUMABLE)
+def test_full_run_checkpoints_outside_build(chapter):
+    out = subprocess.run(["make", "-n", "chapter", f"CHAPTER={chapter}", "SCALE=full"], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout
+    m = re.search(r"-p checkpoint_dir (\S+)", out)
+    assert m, f"make chapter does not pass {chapter}'s checkpoint_dir:\n{out}"
+    path = Path(m.group(1))
+    assert path.is_absolute() and path == ROOT / "checkpoints" / chapter
+    assert (ROOT / "_build") not in path.parents
+
+
+def test_clean_spares_full_runs(tmp_path):
+    shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
+    files = ["_build/html/index.html", "_build/book/chapters/00_x.ipynb", "_build/results/x.tiny.json",
+             "_build/results/x.full.json", "_build/runs/tiny/x.ipynb", "_build/runs/full/x.ipynb",
+             "_build/lockenv/bin/python", "checkpoints/x/step_10.pt"]
+    for f in files:
+        (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / f).write_text("x")
+    subprocess.run(["make", "clean"], cwd=tmp_path, capture_output=True, text=True, check=True)
+    left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file() and p.name != "Makefile")
+    assert left == ["_build/results/x.full.json", "_build/runs/full/x.ipynb", "checkpoints/x/step_10.pt"]
