@@ -55,7 +55,16 @@ async () => {
     im.onerror = () => { broken.push(src); res(); };
     im.src = src;
   })));
-  return {raw, untypeset, views: views.length, unrendered, errors, images: imgs.length, broken,
+  // the widget bundle's AMD modules take their fonts from beside their own URLs: all must be the vendored folder
+  // (which module asks first is a race, so a wrong mapping fails only sometimes as a 404; check the mapping)
+  const amd = (typeof window.require === "function" && window.require.toUrl)
+    ? ["@jupyter-widgets/base", "@jupyter-widgets/controls", "@jupyter-widgets/html-manager",
+       "@jupyter-widgets/html-manager/dist/libembed-amd"]
+        .map(n => [n, new URL(window.require.toUrl(n), document.baseURI).href])
+        .filter(([n, u]) => !/\/_static\/vendor\/html-manager\/[^/]+$/.test(u.split("?")[0]))
+        .map(([n, u]) => n + " -> " + u)
+    : [];
+  return {raw, untypeset, views: views.length, unrendered, errors, images: imgs.length, broken, amd,
           maths: document.querySelectorAll('.math').length};
 }
 """
@@ -113,7 +122,8 @@ def problems(r: dict) -> list:
     out = []
     for key, what in [("console", "console error"), ("failed", "failed load"), ("remote", "left file://"),
                       ("raw", "raw TeX in prose"), ("untypeset", "formula not typeset"),
-                      ("unrendered", "widget not rendered"), ("errors", "error output"), ("broken", "broken image")]:
+                      ("unrendered", "widget not rendered"), ("errors", "error output"), ("broken", "broken image"),
+                      ("amd", "widget module outside the vendored folder")]:
         out += [f"{what}: {x}" for x in r[key]]
     return out
 
