@@ -30,7 +30,7 @@
 # %% tags=["parameters"]
 scale = "tiny"
 seed = 0
-device = "cpu"  # "auto": CUDA when present; the analytic checks run in float64 on the CPU either way
+device = "auto"  # CUDA when present, else the CPU (2 threads); the analytic checks run in float64 on the CPU
 airy_n = 1024
 airy_q = 8
 fresnel_n = 512

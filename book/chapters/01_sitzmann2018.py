@@ -45,7 +45,7 @@
 # %% tags=["parameters"]
 scale = "tiny"
 seed = 0
-device = "cpu"  # "auto": CUDA when present
+device = "auto"  # CUDA when present, else the CPU (2 threads); or "cpu", "cuda", "cuda:1"
 n_grid = 256
 pitch_um = 7.8125
 padding = 1.5

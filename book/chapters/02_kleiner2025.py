@@ -41,7 +41,7 @@
 # %% tags=["parameters"]
 scale = "tiny"
 seed = 0
-device = "cpu"  # "auto": CUDA when present
+device = "auto"  # CUDA when present, else the CPU (2 threads); or "cpu", "cuda", "cuda:1"
 obj_px = 56
 pad = 28
 pixel_um = 8.0

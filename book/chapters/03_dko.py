@@ -49,7 +49,7 @@
 # %% tags=["parameters"]
 scale = "tiny"
 seed = 0
-device = "cpu"  # "auto": CUDA when present
+device = "auto"  # CUDA when present, else the CPU (2 threads); or "cpu", "cuda", "cuda:1"
 dataset = "road"
 image_h = 64
 image_w = 192

@@ -38,7 +38,7 @@
 # %% tags=["parameters"]
 scale = "tiny"
 seed = 0
-device = "cpu"  # the PSF work of this part runs in float64 on the CPU whatever the device (see the note below)
+device = "auto"  # CUDA when present, else the CPU; the PSF work of this part runs in float64 on the CPU (note below)
 cooke_scale = 0.1
 psf_wavelength_nm = 532
 airy_wavelength_nm = 510
