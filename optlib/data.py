@@ -23,7 +23,7 @@ import tarfile
 import tempfile
 import urllib.request
 from pathlib import Path
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -70,8 +70,10 @@ def _search_dirs(dataset: str, root=None) -> List[Path]:
     return dirs
 
 
-def download(url: str, dest: Path, sha256: Optional[str] = None, timeout: float = 60.0) -> Path:
-    """Download ``url`` to ``dest`` atomically (temporary file, then rename); verify ``sha256`` if given."""
+def download(url: str, dest: Path, sha256: Optional[str] = None, timeout: float = 60.0,
+             fingerprint: Optional[str] = None) -> Path:
+    """Download ``url`` to ``dest`` atomically (temporary file, then rename); verify ``sha256`` if given, and
+    an image's :func:`image_fingerprint` against ``fingerprint`` if given. Nothing is kept on a mismatch."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
     try:
@@ -85,6 +87,11 @@ def download(url: str, dest: Path, sha256: Optional[str] = None, timeout: float 
                 f.write(chunk)
         if sha256 and h.hexdigest() != sha256:
             raise DataFormatError(f"checksum mismatch for {url}: got {h.hexdigest()}, expected {sha256}")
+        if fingerprint:
+            try:
+                check_fingerprint(tmp, fingerprint)
+            except DataFormatError as e:
+                raise DataFormatError(f"fingerprint mismatch for {url}: {str(e).split(': ', 1)[1]}") from None
         os.replace(tmp, dest)
     finally:
         if os.path.exists(tmp):
@@ -93,7 +100,7 @@ def download(url: str, dest: Path, sha256: Optional[str] = None, timeout: float 
 
 
 def find_file(dataset: str, names: Sequence[str], urls: Sequence[str] = (), root=None, download_ok: bool = True,
-              sha256: Optional[str] = None) -> Path:
+              sha256: Optional[str] = None, fingerprint: Optional[str] = None) -> Path:
     """Return the first existing ``dataset/<name>`` in the search folders, else download, else raise.
 
     ``names`` are alternatives for one file (e.g. ``x.gz`` and ``x``); ``urls`` are download sources for
@@ -112,7 +119,7 @@ def find_file(dataset: str, names: Sequence[str], urls: Sequence[str] = (), root
         dest = cache_root() / dataset / names[0]
         for url in urls:
             try:
-                return download(url, dest, sha256)
+                return download(url, dest, sha256, fingerprint=fingerprint)
             except Exception as e:  # network down, 404, checksum
                 errors.append(f"{url}: {e}")
     looked = ", ".join(str(d) for d in dirs)
@@ -283,15 +290,61 @@ _PHOTO_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 @dataclass(frozen=True)
 class PhotoSet:
     """A downloadable folder of photographs: ``base_url + path.format(name)`` for each file ``name``, verified
-    against its pinned sha256 (``None``: no checksum known, said in ``note``)."""
+    against its pinned sha256, or, where no sha256 is known (``None``), against its pinned
+    :func:`image_fingerprint` in ``fingerprints`` (said in ``note``)."""
 
     base_url: str
     path: str
     files: Dict[str, Optional[str]]
     note: str = ""
+    fingerprints: Dict[str, str] = field(default_factory=dict)
 
     def url(self, name: str) -> str:
         return self.base_url + self.path.format(name)
+
+
+#: the largest difference (8-bit levels) between a downloaded image's fingerprint and the pinned one: block
+#: means of a re-encoded copy (e.g. JPEG q95 of a PNG) differ by a fraction of a level, another photograph by tens
+FINGERPRINT_TOLERANCE = 2
+
+
+def image_fingerprint(source, name: Optional[str] = None) -> str:
+    """``"<W>x<H>:<hex>"``: an image's size in pixels and the means of its 8 x 8 blocks per RGB channel (8-bit,
+    192 bytes). It identifies a photograph across lossless and high-quality lossy encodings of the same pixels,
+    where a byte checksum cannot: :func:`check_fingerprint` compares two."""
+    a = _decode_image(source, name or str(source), "RGB").astype(np.float64)
+    h, w = a.shape[:2]
+    if h < 8 or w < 8:
+        raise DataFormatError(f"{name or source}: {w}x{h} is too small to fingerprint (needs 8x8 pixels)")
+    ys, xs = (np.arange(9) * h) // 8, (np.arange(9) * w) // 8
+    blocks = np.array([[a[ys[i]:ys[i + 1], xs[j]:xs[j + 1]].mean(axis=(0, 1)) for j in range(8)] for i in range(8)])
+    return f"{w}x{h}:" + np.round(blocks).astype(np.uint8).tobytes().hex()
+
+
+def check_fingerprint(path, expected: str, tolerance: int = FINGERPRINT_TOLERANCE) -> None:
+    """Raise :class:`DataFormatError` naming ``path`` unless its :func:`image_fingerprint` has ``expected``'s size
+    and every block mean within ``tolerance`` levels of it."""
+    got = image_fingerprint(path)
+    size_g, hex_g = got.split(":")
+    size_e, hex_e = expected.split(":")
+    diff = np.abs(np.frombuffer(bytes.fromhex(hex_g), np.uint8).astype(int)
+                  - np.frombuffer(bytes.fromhex(hex_e), np.uint8).astype(int)).max()
+    if size_g != size_e or diff > tolerance:
+        raise DataFormatError(f"{path}: not the pinned photograph (size {size_g}, expected {size_e}; largest block "
+                              f"difference {diff} levels, allowed {tolerance})")
+
+
+PINS_DIR = Path(__file__).resolve().parent / "pins"
+
+
+def _read_pins(filename: str) -> Dict[str, str]:
+    """``{path: value}`` from a pin file of the package (``<value>  <path>`` per line, as ``sha256sum`` writes)."""
+    out = {}
+    for line in (PINS_DIR / filename).read_text().splitlines():
+        if line.strip():
+            value, path = line.split("  ", 1)
+            out[path] = value
+    return out
 
 
 #: the GitHub repository the project's mirror took its photographs from, at a fixed commit (content at a
@@ -328,9 +381,12 @@ PHOTO_SETS: Dict[str, PhotoSet] = {
     "kodak": PhotoSet(ZELEX_IMAGES, "kodak/{}", dict(KODAK_SHA256)),
     "wikimedia_photos": PhotoSet(
         ZELEX_IMAGES, "wikipedia-photos/{}", {f"{i:03d}.png": None for i in range(1, 50)},
-        note="the lossless PNGs of that commit, unverified (no checksum of them could be taken here; the URL "
-             "pins the commit); the project's mirror holds JPEG q95 re-encodes of the same 49 photographs, so "
-             "numbers from a download differ from the book's by the JPEG error"),
+        note="the lossless PNGs of that commit; no sha256 of them could be taken here (the project's mirror "
+             "holds JPEG q95 re-encodes of the same 49 photographs), so each download is checked against the "
+             "size and 8x8 block means of the mirror's copy (optlib/pins/wikimedia_photos.fingerprint): another "
+             "or a cropped photograph is refused, a few changed pixels would not be; numbers from a download "
+             "differ from the book's by the JPEG error",
+        fingerprints=_read_pins("wikimedia_photos.fingerprint")),
 }
 
 
@@ -348,7 +404,8 @@ def photo_paths(dataset: str = "kodak", root=None, download: bool = True) -> Lis
             if known is not None and all(Path(n).stem in by_stem for n in known.files):
                 return [by_stem[Path(n).stem] for n in known.files]
     if known is not None and download:  # the missing files of an interrupted download are fetched again
-        return [find_file(dataset, [name], [known.url(name)], root, True, sha256=sha)
+        return [find_file(dataset, [name], [known.url(name)], root, True, sha256=sha,
+                          fingerprint=None if sha else known.fingerprints.get(name))
                 for name, sha in known.files.items()]
     raise DataNotFoundError(f"photo folder {dataset!r}: no images in {[str(d) for d in _search_dirs(dataset, root)]}. "
                             f"Set {MIRROR_ENV} to a folder containing {dataset}/ with .png/.jpg files"
@@ -404,44 +461,60 @@ IMAGENETTE_CLASSES = {"n01440764": "tench", "n02102040": "English springer", "n0
                       "n03888257": "parachute"}
 
 
+#: the Imagenette validation photographs file by file: GitHub thunderInfy/imagenette at a fixed commit (shorter
+#: side 224 px; the original JPEG bytes, which the project's mirror packs into imagenette_val_224.tar)
+IMAGENETTE_FILES_URL = ("https://raw.githubusercontent.com/thunderInfy/imagenette/"
+                        "b850f030ff0701c36a4adc8b928ea9483a46915b/")
+#: sha256 of each of the 3925 validation files at that commit (``val/<wnid>/<name>.JPEG``: the mirror's bytes)
+IMAGENETTE_VAL_PINS = "imagenette_val.sha256"
+
+
 def load_imagenette(split: str = "val", n_per_class: Optional[int] = None, size: int = 64, root=None,
                     download: bool = False):
-    """Imagenette images resized (shorter side, then centre crop) to ``size``, as ``(x (N,3,s,s), y (N,))``.
+    """Imagenette images resized (shorter side, then centre crop) to ``size``, as ``(x (N,3,s,s), y (N,))``;
+    per class the first ``n_per_class`` files in name order (all when ``None``).
 
-    Reads the mirror's ``imagenette_<split>*.tar`` or the official ``imagenette2-320.tgz`` (6 GB class
-    folders ``<split>/<wnid>/*.JPEG``) member by member.
+    Reads, in order: the mirror's ``imagenette_<split>*.tar`` or the official ``imagenette2-320.tgz`` (class
+    folders ``<split>/<wnid>/*.JPEG``, member by member); for ``val``, the pinned files one by one
+    (``imagenette/val/<wnid>/<name>.JPEG`` in the mirror or the cache, downloaded with ``download=True`` from
+    :data:`IMAGENETTE_FILES_URL`, each checked against its sha256 in ``optlib/pins``); for ``train``, the
+    official archive (330 MB, not pinned).
     """
-    from PIL import Image
     if split not in ("train", "val"):
         raise ValueError("split must be 'train' or 'val'")
     _check_n(n_per_class, "n_per_class")
-    names = [f"imagenette_{split}_224.tar", f"imagenette_{split}150_224.tar", "imagenette2-320.tgz"]
-    p = find_file("imagenette", names, [IMAGENETTE_URL], root, download)
     wnids = sorted(IMAGENETTE_CLASSES)
     per = {w: [] for w in wnids}
+    names = [f"imagenette_{split}_224.tar", f"imagenette_{split}150_224.tar", "imagenette2-320.tgz"]
     try:
-        tar = tarfile.open(p)
-    except (tarfile.TarError, OSError, EOFError) as e:
-        raise DataFormatError(f"{p}: not a readable tar archive ({e})") from None
-    with tar:
-        for m in _members(tar, p):
-            if not m.isfile() or not m.name.lower().endswith((".jpeg", ".jpg")):
-                continue
-            parts = m.name.split("/")
-            if split not in parts:
-                continue
-            w = parts[parts.index(split) + 1] if parts.index(split) + 1 < len(parts) else None
-            if w in per and (n_per_class is None or len(per[w]) < n_per_class):
-                try:
-                    data = tar.extractfile(m).read()
-                except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
-                    raise DataFormatError(f"{p}[{m.name}]: cannot read the member ({e})") from None
-                im = Image.fromarray(_decode_image(io.BytesIO(data), f"{p}[{m.name}]", "RGB"))
-                s = size / min(im.size)
-                im = im.resize((max(size, round(im.size[0] * s)), max(size, round(im.size[1] * s))))
-                l, t = (im.size[0] - size) // 2, (im.size[1] - size) // 2
-                a = np.asarray(im.crop((l, t, l + size, t + size)), dtype=np.float32) / 255.0
-                per[w].append(torch.from_numpy(a.copy()).permute(2, 0, 1))
+        p = find_file("imagenette", names, [], root, False)
+    except DataNotFoundError:
+        if split != "val":
+            p = find_file("imagenette", names, [IMAGENETTE_URL], root, download)
+        else:
+            p = None
+    if p is None:
+        for w, files in _imagenette_val_files(n_per_class, root, download).items():
+            per[w] = [_imagenette_image(f.read_bytes(), str(f), size) for f in files]
+    else:
+        try:
+            tar = tarfile.open(p)
+        except (tarfile.TarError, OSError, EOFError) as e:
+            raise DataFormatError(f"{p}: not a readable tar archive ({e})") from None
+        with tar:
+            for m in _members(tar, p):
+                if not m.isfile() or not m.name.lower().endswith((".jpeg", ".jpg")):
+                    continue
+                parts = m.name.split("/")
+                if split not in parts:
+                    continue
+                w = parts[parts.index(split) + 1] if parts.index(split) + 1 < len(parts) else None
+                if w in per and (n_per_class is None or len(per[w]) < n_per_class):
+                    try:
+                        data = tar.extractfile(m).read()
+                    except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
+                        raise DataFormatError(f"{p}[{m.name}]: cannot read the member ({e})") from None
+                    per[w].append(_imagenette_image(data, f"{p}[{m.name}]", size))
     xs, ys = [], []
     for label, w in enumerate(wnids):
         xs += per[w]
@@ -449,6 +522,68 @@ def load_imagenette(split: str = "val", n_per_class: Optional[int] = None, size:
     if not xs:
         raise DataFormatError(f"{p}: no {split}/<wnid>/*.JPEG members found")
     return torch.stack(xs), torch.tensor(ys)
+
+
+def _imagenette_image(data: bytes, name: str, size: int) -> torch.Tensor:
+    """One JPEG's bytes as a float (3, size, size) tensor in [0, 1]: shorter side to ``size``, centre crop."""
+    from PIL import Image
+    im = Image.fromarray(_decode_image(io.BytesIO(data), name, "RGB"))
+    s = size / min(im.size)
+    im = im.resize((max(size, round(im.size[0] * s)), max(size, round(im.size[1] * s))))
+    l, t = (im.size[0] - size) // 2, (im.size[1] - size) // 2
+    a = np.asarray(im.crop((l, t, l + size, t + size)), dtype=np.float32) / 255.0
+    return torch.from_numpy(a.copy()).permute(2, 0, 1)
+
+
+def _imagenette_val_files(n_per_class: Optional[int], root, download_ok: bool) -> Dict[str, List[Path]]:
+    """``{wnid: [path, ...]}``: the first ``n_per_class`` pinned validation files of each class, found in the
+    search folders or downloaded (in parallel, each verified against its sha256) into the cache."""
+    pins = _read_pins(IMAGENETTE_VAL_PINS)
+    by_class: Dict[str, List[str]] = {w: [] for w in sorted(IMAGENETTE_CLASSES)}
+    for rel in sorted(pins):
+        parts = rel.split("/")
+        for part in parts:
+            _safe_name("pinned file path", part)
+        by_class[parts[1]].append(rel)
+    wanted = {w: rels[:n_per_class] for w, rels in by_class.items()}
+    dirs = _search_dirs("imagenette", root)
+    found, missing = {}, []
+    for rels in wanted.values():
+        for rel in rels:
+            hit = next((d / rel for d in dirs if (d / rel).is_file()), None)
+            if hit is None:
+                missing.append(rel)
+            else:
+                found[rel] = hit
+    if missing and not download_ok:
+        raise DataNotFoundError(
+            f"imagenette: {len(missing)} of the {sum(map(len, wanted.values()))} validation files asked for are "
+            f"not in [{', '.join(map(str, dirs))}] (e.g. {missing[0]}), nor imagenette_val_224.tar. Allow the "
+            f"download (download=True: {len(missing)} files from {IMAGENETTE_FILES_URL}, each checked against "
+            f"its pinned sha256), or put the mirror's tar in ${MIRROR_ENV}/imagenette/")
+    if missing:
+        from concurrent.futures import ThreadPoolExecutor
+        from tqdm.auto import tqdm
+        cache = cache_root() / "imagenette"
+
+        def fetch(rel):
+            try:
+                return rel, download(IMAGENETTE_FILES_URL + rel, cache / rel, pins[rel]), None
+            except Exception as e:  # network down, 404, checksum: reported together below
+                return rel, None, e
+
+        errors = []
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            for rel, path, err in tqdm(pool.map(fetch, missing), total=len(missing), desc="Imagenette (val)",
+                                       unit="file", disable=None):
+                if err is None:
+                    found[rel] = path
+                else:
+                    errors.append(f"{rel}: {err}")
+        if errors:
+            raise DataNotFoundError(f"imagenette: {len(errors)} of {len(missing)} downloads failed (nothing kept "
+                                    f"for them; run again to complete): " + " | ".join(errors[:3]))
+    return {w: [found[rel] for rel in rels] for w, rels in wanted.items()}
 
 
 def _members(tar, p):

@@ -463,7 +463,7 @@ def load(name: str, split: str, n: int, offset: int = 0):
         start = 0 if split == "train" else 200
         if start + per > 357:
             raise ValueError(f"imagenette_gray has at most {357 - start} {split} images per class, asked {per}")
-        x, y = data.load_imagenette("val", n_per_class=start + per, size=28, download=True)  # 330 MB once
+        x, y = data.load_imagenette("val", n_per_class=start + per, size=28, download=True)  # pinned files
         keep = torch.cat([torch.nonzero(y == c).flatten()[start:start + per] for c in range(10)])
         grey = 0.299 * x[keep, 0] + 0.587 * x[keep, 1] + 0.114 * x[keep, 2]
         g = torch.Generator().manual_seed(1)

@@ -1,8 +1,12 @@
 """Loaders on small generated fixtures: IDX, Quick, Draw! .npy, photos, Imagenette tar; clear errors."""
+import contextlib
+import functools
 import gzip
+import http.server
 import io
 import struct
 import tarfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -211,23 +215,29 @@ def test_image_bombs_and_corrupt_members_name_the_file(tmp_path, mirror, monkeyp
         data.load_imagenette("val", n_per_class=1)
 
 
-@pytest.fixture
-def photo_server(tmp_path):
-    """A local HTTP server on 127.0.0.1 serving three fixture photographs under ``set/``."""
-    import functools
-    import http.server
-    import threading
-    root = tmp_path / "served"
-    (root / "set").mkdir(parents=True)
-    for i in range(3):
-        Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(root / "set" / f"p{i}.png")
+@contextlib.contextmanager
+def _http_server(root):
+    """A local HTTP server on 127.0.0.1 serving the folder ``root``; yields its base URL."""
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
     handler.log_message = lambda *a, **k: None
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield root, f"http://127.0.0.1:{srv.server_address[1]}/"
-    srv.shutdown()
-    srv.server_close()
+    try:
+        yield f"http://127.0.0.1:{srv.server_address[1]}/"
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+@pytest.fixture
+def photo_server(tmp_path):
+    """A local HTTP server on 127.0.0.1 serving three fixture photographs under ``set/``."""
+    root = tmp_path / "served"
+    (root / "set").mkdir(parents=True)
+    for i in range(3):
+        Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(root / "set" / f"p{i}.png")
+    with _http_server(root) as base:
+        yield root, base
 
 
 def test_photo_sets_download_verified_resume_and_refuse_a_changed_file(mirror, photo_server, monkeypatch):
@@ -263,3 +273,95 @@ def test_the_pinned_kodak_hashes_are_the_mirrors():
     listed = dict(re.findall(r"\| kodak/(kodim\d\d\.png) \| \S+ \| `([0-9a-f]{64})`", manifest.read_text()))
     assert listed == data.KODAK_SHA256 and len(listed) == 24
     assert set(data.PHOTO_SETS["kodak"].files) == set(listed)
+
+
+def test_fingerprint_accepts_a_re_encoding_and_refuses_another_photograph(tmp_path):
+    """The Wikimedia photographs' pin (size and 8x8 block means, no sha256 could be taken of the PNGs) accepts
+    the same pixels through a lossy re-encoding and refuses another photograph, a crop and a mirror image."""
+    if REAL_MIRROR is None or not (REAL_MIRROR / "wikimedia_photos").is_dir():
+        pytest.skip("no data mirror on this machine")
+    pins = data.PHOTO_SETS["wikimedia_photos"].fingerprints
+    assert len(pins) == 49
+    src = REAL_MIRROR / "wikimedia_photos" / "001.jpg"
+    data.check_fingerprint(src, pins["001.png"])
+    im = Image.open(src).convert("RGB")
+    im.save(tmp_path / "a.png")  # lossless copy of the mirror's pixels
+    im.save(tmp_path / "b.jpg", quality=90)  # a second lossy generation
+    for ok in ("a.png", "b.jpg"):
+        data.check_fingerprint(tmp_path / ok, pins["001.png"])
+    Image.open(REAL_MIRROR / "wikimedia_photos" / "002.jpg").resize(im.size).save(tmp_path / "c.png")
+    im.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(tmp_path / "d.png")
+    im.crop((0, 0, im.width - 8, im.height)).save(tmp_path / "e.png")
+    for bad in ("c.png", "d.png", "e.png"):
+        with pytest.raises(data.DataFormatError, match="not the pinned photograph"):
+            data.check_fingerprint(tmp_path / bad, pins["001.png"])
+    for name, fp in pins.items():  # and every pin is the mirror's copy
+        data.check_fingerprint(REAL_MIRROR / "wikimedia_photos" / name.replace(".png", ".jpg"), fp)
+
+
+def test_photo_set_with_fingerprints_refuses_a_substituted_download(mirror, photo_server, monkeypatch):
+    served, base = photo_server
+    fps = {f"p{i}.png": data.image_fingerprint(served / "set" / f"p{i}.png") for i in range(3)}
+    monkeypatch.setitem(data.PHOTO_SETS, "kodak", data.PhotoSet(base, "set/{}", dict.fromkeys(fps), fingerprints=fps))
+    assert len(data.photo_paths("kodak")) == 3
+    (data.cache_root() / "kodak" / "p1.png").unlink()
+    Image.fromarray(np.full((8, 8, 3), 200, np.uint8)).save(served / "set" / "p1.png")  # another picture
+    with pytest.raises(data.DataNotFoundError, match="fingerprint mismatch"):
+        data.photo_paths("kodak")
+    assert not (data.cache_root() / "kodak" / "p1.png").exists() and not list(data.cache_root().rglob("*.part"))
+
+
+@pytest.fixture
+def imagenette_server(tmp_path, monkeypatch):
+    """Two JPEGs per Imagenette class served on 127.0.0.1 as ``val/<wnid>/<name>``, with their sha256 pinned."""
+    import hashlib
+    root = tmp_path / "served"
+    pins = []
+    for c, wnid in enumerate(sorted(data.IMAGENETTE_CLASSES)):
+        (root / "val" / wnid).mkdir(parents=True)
+        for k in range(2):
+            p = root / "val" / wnid / f"ILSVRC2012_val_{c}{k}.JPEG"
+            Image.fromarray(np.full((30, 40, 3), 20 * c + 5 * k, np.uint8)).save(p, format="JPEG")
+            pins.append(f"{hashlib.sha256(p.read_bytes()).hexdigest()}  val/{wnid}/{p.name}")
+    (tmp_path / "pins").mkdir()
+    (tmp_path / "pins" / data.IMAGENETTE_VAL_PINS).write_text("\n".join(pins) + "\n")
+    monkeypatch.setattr(data, "PINS_DIR", tmp_path / "pins")
+    with _http_server(root) as base:
+        monkeypatch.setattr(data, "IMAGENETTE_FILES_URL", base)
+        yield root
+
+
+def test_imagenette_pinned_files_download_verified_and_equal_the_tar(mirror, imagenette_server):
+    """With no tar, the validation files are fetched one by one, each checked against its pin, and give the
+    same tensors as the tar that holds the same bytes; a changed file is refused, nothing kept."""
+    served = imagenette_server
+    with pytest.raises(data.DataNotFoundError, match="10 of the 10 validation files"):
+        data.load_imagenette("val", n_per_class=1, size=24)  # no download asked for
+    x, y = data.load_imagenette("val", n_per_class=1, size=24, download=True)
+    assert x.shape == (10, 3, 24, 24) and y.tolist() == list(range(10))
+    cache = data.cache_root() / "imagenette"
+    assert len(list(cache.rglob("*.JPEG"))) == 10
+    (mirror / "imagenette").mkdir()
+    with tarfile.open(mirror / "imagenette" / "imagenette_val_224.tar", "w") as tar:
+        for p in sorted(served.rglob("*.JPEG")):
+            tar.add(p, arcname=str(p.relative_to(served)))
+    xt, yt = data.load_imagenette("val", n_per_class=1, size=24)
+    assert torch.equal(x, xt) and torch.equal(y, yt)
+    (mirror / "imagenette" / "imagenette_val_224.tar").unlink()
+    victim = sorted(served.rglob("*1.JPEG"))[3]  # a second file of class 3, not yet downloaded
+    Image.fromarray(np.full((30, 40, 3), 99, np.uint8)).save(victim, format="JPEG")
+    with pytest.raises(data.DataNotFoundError, match="checksum mismatch"):
+        data.load_imagenette("val", n_per_class=2, size=24, download=True)
+    assert not (cache / victim.relative_to(served)).exists() and not list(cache.rglob("*.part"))
+    assert len(list(cache.rglob("*.JPEG"))) == 19  # the others were kept: a re-run fetches only what is missing
+
+
+def test_the_imagenette_pins_are_the_mirrors_bytes():
+    import hashlib
+    tar_path = None if REAL_MIRROR is None else REAL_MIRROR / "imagenette" / "imagenette_val_224.tar"
+    if tar_path is None or not tar_path.is_file():
+        pytest.skip("no data mirror on this machine")
+    pins = data._read_pins(data.IMAGENETTE_VAL_PINS)
+    with tarfile.open(tar_path) as tar:
+        got = {m.name: hashlib.sha256(tar.extractfile(m).read()).hexdigest() for m in tar if m.isfile()}
+    assert got == pins and len(pins) == 3925
