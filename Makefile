@@ -7,6 +7,7 @@
 #   make dryrun [CHAPTER=...]                             build the full configurations, check sampling, estimate cost
 #   make bench                                            speed against the bare-FFT floor (benchmarks/), the dry runs' CPU rates
 #   make lab                                              JupyterLab on the chapters (a chapter's .py opens as a notebook)
+#   make check-seeds [SEEDS="1 2 3"] [CHAPTER=...]        rerun chapters at tiny with other seeds; every claim side by side
 #   make lock                                             refresh requirements.lock from requirements.txt
 
 SHELL := /bin/bash
@@ -30,7 +31,7 @@ chapter_nb = $(STAGE)/chapters/$(basename $(notdir $(call chapter_src,$(1)))).ip
 NOTEBOOKS := $(foreach c,$(CHAPTERS),$(call chapter_nb,$(c)))
 OPTLIB_SRC := $(shell find optlib papers -name '*.py')
 
-.PHONY: book test venv vendor chapter full dryrun bench clean html notebooks lab lock
+.PHONY: book test venv vendor chapter full dryrun bench clean html notebooks lab lock check-seeds
 .DELETE_ON_ERROR:
 
 # The environment is installed from requirements.lock (exact versions of everything), made from
@@ -125,6 +126,18 @@ chapter: venv
 
 full:
 	$(MAKE) chapter CHAPTER=$(CHAPTER) SCALE=full $(if $(DEVICE),DEVICE=$(DEVICE))
+
+# every chapter (or CHAPTER) at tiny with other seeds, each into _build/seeds/<seed>/, then every claim side by side
+# with the book's own run (seed 0, _build/results); not part of CI (about 12 minutes per seed on 2 cores)
+SEEDS ?= 1 2 3
+check-seeds: venv
+	@for s in $(SEEDS); do for c in $(or $(CHAPTER),$(CHAPTERS)); do \
+	  echo "== $$c, seed $$s"; mkdir -p $(BUILD)/seeds/$$s; \
+	  $(VENV)/bin/jupytext --to ipynb -o - $$(ls book/chapters/*_$$c.py) | OPTLIB_RESULTS_DIR=$(CURDIR)/$(BUILD)/seeds/$$s \
+	    $(VENV)/bin/papermill - $(BUILD)/seeds/$$s/$$c.ipynb -f params/$$c/tiny.yaml -p seed $$s -k python3 \
+	    --cwd $(BUILD)/seeds/$$s --no-progress-bar --log-level WARNING || exit 1; \
+	done; done
+	$(PY) -m papers seeds $(RESULTS) $(addprefix $(BUILD)/seeds/,$(SEEDS)) | tee $(BUILD)/seeds/claims.md
 
 dryrun: venv
 	$(PY) -m papers dryrun $(foreach c,$(or $(CHAPTER),$(CHAPTERS)),$(c)=params/$(c)/full.yaml)

@@ -30,24 +30,36 @@ def _gauss_window(size: int, sigma: float, dtype, device) -> torch.Tensor:
 
 
 def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, win_size: int = 11, sigma: float = 1.5,
-         k1: float = 0.01, k2: float = 0.03, reduction: str = "mean") -> torch.Tensor:
-    """Structural similarity of images ``(..., H, W)`` (channels are averaged like separate images).
+         k1: float = 0.01, k2: float = 0.03, reduction: str = "mean", padding: str = "valid") -> torch.Tensor:
+    """Structural similarity of images ``(..., H, W)`` (channels are averaged like separate images), with a
+    Gaussian window (``win_size`` samples, ``sigma`` samples).
 
-    ``reduction="none"`` returns one value per leading index.
+    ``padding="valid"`` averages the windows that lie inside the image (Wang et al. 2004, scikit-image);
+    ``"reflect"`` pads each image by reflection and averages all H x W windows, with the local variances
+    clamped at zero: the convention of torchmetrics 1.x (``StructuralSimilarityIndexMeasure``), which scores
+    the border windows too. ``reduction="none"`` returns one value per leading index.
     """
     if x.shape != y.shape:
         raise ValueError(f"ssim: shapes differ {tuple(x.shape)} vs {tuple(y.shape)}")
+    if padding not in ("valid", "reflect"):
+        raise ValueError(f"ssim: padding must be 'valid' or 'reflect', got {padding!r}")
     H, W = x.shape[-2:]
     if min(H, W) < win_size:
         raise ValueError(f"ssim: images {H}x{W} are smaller than the {win_size}x{win_size} window")
     lead = x.shape[:-2]
     xx = x.reshape(-1, 1, H, W)
     yy = y.reshape(-1, 1, H, W).to(xx.dtype)
+    if padding == "reflect":
+        pad = (win_size - 1) // 2
+        xx = F.pad(xx, (pad, pad, pad, pad), mode="reflect")
+        yy = F.pad(yy, (pad, pad, pad, pad), mode="reflect")
     g = _gauss_window(win_size, sigma, xx.dtype, xx.device)
     filt = lambda z: F.conv2d(F.conv2d(z, g.view(1, 1, 1, -1)), g.view(1, 1, -1, 1))  # noqa: E731
     mx, my = filt(xx), filt(yy)
     sxx = filt(xx * xx) - mx * mx
     syy = filt(yy * yy) - my * my
+    if padding == "reflect":
+        sxx, syy = sxx.clamp(min=0.0), syy.clamp(min=0.0)
     sxy = filt(xx * yy) - mx * my
     c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
     s = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))

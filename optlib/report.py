@@ -252,3 +252,34 @@ def summary_counts(results: List[Dict]) -> Dict[str, int]:
             v = "claim holds" if c["holds"] else "claim fails"
             counts[v] = counts.get(v, 0) + 1
     return counts
+
+
+def seed_table(runs: List[Dict]) -> str:
+    """Every claim of every chapter across runs that differ by their seed (same chapter and scale), as a
+    Markdown table: one row per claim, one column per seed, each cell "holds" or "fails" with its comparison's
+    value. The last column counts the seeds it holds for; a claim missing from a run shows "-"."""
+    by_chapter: Dict[tuple, Dict[int, Dict]] = {}
+    for r in runs:
+        by_chapter.setdefault((r["chapter"], r["scale"]), {})[int(r["seed"])] = r
+    lines = []
+    for (chapter, scale), seeds in sorted(by_chapter.items()):
+        order = sorted(seeds)
+        lines += [f"### {chapter} ({scale})", "",
+                  "| claim | " + " | ".join(f"seed {s}" for s in order) + " | holds |",
+                  "|---|" + "---|" * len(order) + "---|"]
+        ids: List[str] = []
+        for s in order:
+            ids += [c["id"] for c in seeds[s]["claims"] if c["id"] not in ids]
+        for cid in ids:
+            cells, n = [], 0
+            for s in order:
+                c = next((c for c in seeds[s]["claims"] if c["id"] == cid), None)
+                if c is None:
+                    cells.append("-")
+                    continue
+                n += bool(c["holds"])
+                value = f" ({_fmt(c['value'])} vs {_fmt(c['threshold'])})" if "op" in c else ""
+                cells.append(("holds" if c["holds"] else "**fails**") + value)
+            lines.append(f"| `{cid}` | " + " | ".join(cells) + f" | {n}/{len(order)} |")
+        lines.append("")
+    return "\n".join(lines)

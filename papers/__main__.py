@@ -3,7 +3,10 @@ parameter file (YAML, checked by :func:`papers.read_param_file`), check its samp
 without training. Exits 1 if a required step is invalid.
 
 ``python -m papers check CHAPTER FILE``: check a parameter file before papermill runs the chapter with it
-(unknown or, outside tiny, missing parameters; size; no YAML aliases). Exits 2 with the reason."""
+(unknown or, outside tiny, missing parameters; size; no YAML aliases). Exits 2 with the reason.
+
+``python -m papers seeds DIR [DIR ...]``: every claim of the results in the given folders (one folder per seed,
+e.g. ``_build/results`` and ``_build/seeds/1``), side by side, as a Markdown table (``make check-seeds``)."""
 import argparse
 import sys
 
@@ -18,7 +21,14 @@ def main(argv=None) -> int:
     c = sub.add_parser("check", help="check a parameter file for a chapter")
     c.add_argument("chapter")
     c.add_argument("file")
+    sd = sub.add_parser("seeds", help="tabulate claims across results folders of different seeds")
+    sd.add_argument("dirs", nargs="+")
     a = ap.parse_args(argv)
+    if a.cmd == "seeds":
+        from optlib.report import load_results, seed_table
+        runs = [r for d in a.dirs for r in load_results(d) if r["scale"] == "tiny"]
+        print(seed_table(runs))
+        return 0
     if a.cmd == "check":
         try:
             read_param_file(a.chapter, a.file)

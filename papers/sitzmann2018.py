@@ -15,7 +15,7 @@ the sampling stays valid (checked), with 1.8 waves of defocus between 0.5 m and 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Dict, List, Optional
 
 import torch
@@ -120,16 +120,32 @@ def element(G: Geometry, heights, material, wrap: Optional[float] = None, height
     return DOE(heights, material, aperture=G.aperture, grid=G.grid, wrap=wrap, noise=height_tol or None)
 
 
-def baselines(G: Geometry, p: Dict) -> Dict[str, DOE]:
+def baselines(G: Geometry, cubic_waves: float) -> Dict[str, DOE]:
     """The paper's comparison points, all in fused silica, focused at ``focus_m``: a Fresnel lens designed
-    for 550 nm (wrapped), a conventional refractive lens, and a cubic phase plate (wavefront coding:
-    the refractive lens plus a cubic term of ``cubic_waves`` waves at the aperture edge)."""
-    lens = lens_height(G.grid, MATERIAL_DOE, 550e-9, G.sensor, G.focus, wrap=False)
+    for 550 nm (wrapped), a conventional refractive lens, and a cubic phase plate of ``cubic_waves`` waves
+    (:func:`cubic_plate`)."""
     return {"Fresnel lens (550 nm)": element(G, lens_height(G.grid, MATERIAL_DOE, 550e-9, G.sensor, G.focus, wrap=True),
                                             MATERIAL_DOE),
-            "refractive lens": element(G, lens, MATERIAL_DOE),
-            "cubic phase plate": element(G, lens + cubic_height(G.grid, G.radius, p["cubic_waves"], MATERIAL_DOE, 550e-9),
-                                         MATERIAL_DOE)}
+            "refractive lens": element(G, lens_height(G.grid, MATERIAL_DOE, 550e-9, G.sensor, G.focus, wrap=False),
+                                       MATERIAL_DOE),
+            "cubic phase plate": cubic_plate(G, cubic_waves)}
+
+
+def cubic_plate(G: Geometry, waves: float) -> DOE:
+    """Wavefront coding: the refractive lens plus a cubic term of ``waves`` waves (at 550 nm) at the aperture
+    edge, fused silica."""
+    lens = lens_height(G.grid, MATERIAL_DOE, 550e-9, G.sensor, G.focus, wrap=False)
+    return element(G, lens + cubic_height(G.grid, G.radius, waves, MATERIAL_DOE, 550e-9), MATERIAL_DOE)
+
+
+def window_energy(G: Geometry, element, factor: int = 2) -> torch.Tensor:
+    """The fraction (D, C) of each PSF's power that falls in the chapter's ``psf_px`` window, measured on a
+    window ``factor`` times wider: how much a crop cuts from a wide PSF."""
+    wide = replace(G, psf_px=factor * G.psf_px)
+    with torch.no_grad():
+        P = wide.psfs(element, check=False)
+    lo = (wide.psf_px - G.psf_px) // 2
+    return P[..., lo:lo + G.psf_px, lo:lo + G.psf_px].sum((-2, -1))
 
 
 def make_element(kind: str, G: Geometry, p: Dict) -> DOE:

@@ -110,6 +110,21 @@ def test_unknown_parameter_and_bad_dataset():
         aosr.setup({**p, "third_dataset": "doodles"})
 
 
+def test_every_intensity_robust_network_trains_up_to_its_own_maximum():
+    """The paper's p <= 2, 4 and 8 networks (full.yaml) train on different intensity sets, each reaching its
+    maximum (the authors' list stops at 4: a p <= 8 network built from it is the p <= 4 one); a maximum that is
+    not a listed intensity is refused before any training."""
+    import yaml
+    from pathlib import Path
+    for scale in ("tiny", "full"):
+        p = yaml.safe_load((Path(__file__).parents[1] / "params" / "kleiner2025" / f"{scale}.yaml").read_text())
+        sets = [tuple(aosr.ir_intensities(m)) for m in p["ir_max"]]
+        assert [max(s) for s in sets] == p["ir_max"] and len(set(sets)) == len(sets)
+    assert aosr.ir_intensities(4.0) == list(aosr.AUTHORS_IR_INTENSITIES)
+    with pytest.raises(ValueError, match="ir_max 5 is not one of"):
+        aosr.setup({**p, "ir_max": [2.0, 5.0]})
+
+
 def test_polychromatic_network_reduces_to_the_monochromatic_one():
     s = _setup()
     mono = aosr.AOSRNN(s, seed=3).double()
@@ -124,3 +139,31 @@ def test_polychromatic_network_reduces_to_the_monochromatic_one():
     x = aosr.prepare_poly_inputs(torch.rand(2, s.n, s.n), s, [400e-9, 550e-9, 700e-9])
     assert x.shape == (2, 3, s.n, s.n)
     assert torch.allclose((x.abs() ** 2).sum(), ((x.abs() ** 2).sum(dim=1)).sum())
+
+
+def test_metric_conventions_follow_their_definitions():
+    """``authors``: the PSNR of each test batch of 10 images, averaged over batches (whatever chunk size the
+    evaluation uses), SSIM reflect-padded; ``per_image``: the mean of per-image PSNRs. Computed here directly
+    from the outputs; an unknown convention is refused."""
+    import math
+    from optlib.metrics import ssim
+    s = _setup()
+    torch.manual_seed(3)
+    objects = torch.nn.functional.pad(torch.rand(23, s.obj_px, s.obj_px, dtype=torch.float64), (s.pad,) * 4)
+    inputs = aosr.prepare_inputs(objects, aosr.NALowPass(s.grid, s.input_radius))
+    net = aosr.AOSRNN(s, seed=1).double()
+    with torch.no_grad():
+        o = aosr.normalised(net(inputs), s)
+    t = s.crop(objects)
+    mse = ((o - t) ** 2).mean(dim=(-2, -1))
+    per_image = float((10 * torch.log10(1 / mse)).mean())
+    authors = sum(10 * math.log10(1 / float(mse[i:i + 10].mean())) for i in range(0, 23, 10)) / 3
+    for chunk in (200, 7, 30):
+        a = aosr.evaluate_sr(net, inputs, objects, s, batch=chunk)
+        assert a["psnr"] == pytest.approx(authors, abs=1e-6)
+        assert a["ssim"] == pytest.approx(float(ssim(o, t, padding="reflect")), rel=1e-6)
+    b = aosr.evaluate_sr(net, inputs, objects, s, convention="per_image")
+    assert b["psnr"] == pytest.approx(per_image, abs=1e-9) and b["energy"] == pytest.approx(a["energy"], rel=1e-12)
+    assert abs(a["psnr"] - b["psnr"]) > 1e-3  # the two differ on these outputs
+    with pytest.raises(ValueError, match="convention"):
+        aosr.evaluate_sr(net, inputs, objects, s, convention="per_batch")

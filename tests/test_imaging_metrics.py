@@ -90,3 +90,23 @@ def test_encircled_radius_of_a_uniform_disc_and_of_the_airy_pattern():
     r0 = analytic.airy_first_zero(wl, f, D)
     assert ol.metrics.encircled_radius(airy, g, 0.8) < r0 < ol.metrics.encircled_radius(airy, g, 0.86)
     assert math.isfinite(ol.metrics.encircled_radius(airy, g, 1.0))
+
+
+def test_ssim_reflect_padding_is_the_torchmetrics_convention():
+    """``padding="reflect"`` (torchmetrics 1.x: mirror-padded image, every window averaged, variances clamped at
+    0) against an independent SciPy computation: Gaussian filters in 'mirror' mode over the whole image. The
+    two conventions differ (the border windows count), which is why a chapter says which it uses."""
+    from scipy.ndimage import gaussian_filter
+    rng = np.random.default_rng(1)
+    a = rng.random((40, 52))
+    b = np.clip(a + 0.15 * rng.standard_normal(a.shape), 0, 1)
+    f = lambda z: gaussian_filter(z, 1.5, mode="mirror", truncate=5 / 1.5)  # noqa: E731  (11 taps)
+    mx, my = f(a), f(b)
+    sxx, syy, sxy = np.maximum(f(a * a) - mx ** 2, 0), np.maximum(f(b * b) - my ** 2, 0), f(a * b) - mx * my
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    ref = (((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx ** 2 + my ** 2 + c1) * (sxx + syy + c2))).mean()
+    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+    assert float(metrics.ssim(tb, ta, padding="reflect")) == pytest.approx(ref, abs=1e-9)
+    assert abs(float(metrics.ssim(tb, ta, padding="reflect")) - float(metrics.ssim(tb, ta))) > 1e-3
+    with pytest.raises(ValueError, match="padding"):
+        metrics.ssim(tb, ta, padding="same")

@@ -38,3 +38,10 @@ def test_clean_spares_full_runs(tmp_path):
     subprocess.run(["make", "clean"], cwd=tmp_path, capture_output=True, text=True, check=True)
     left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file() and p.name != "Makefile")
     assert left == ["_build/results/x.full.json", "_build/runs/full/x.ipynb", "checkpoints/x/step_10.pt"]
+
+
+def test_check_seeds_runs_each_chapter_with_each_seed_into_its_own_results():
+    out = subprocess.run(["make", "-n", "check-seeds", "SEEDS=5 6", "CHAPTER=foundations"], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout
+    assert out.count("-p seed $s") == 1 and "for s in 5 6" in out and "OPTLIB_RESULTS_DIR=" in out
+    assert "-m papers seeds" in out and "_build/seeds/5" in out and "_build/seeds/6" in out

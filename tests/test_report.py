@@ -96,3 +96,25 @@ def test_meta_benchmark_script_runs_quick(tmp_path):
     spec.loader.exec_module(bench)
     out = bench.main(["--quick", "--json", str(tmp_path / "m.json")])
     assert all(v["forward_s"] > 0 and v["floor_s"] > 0 for v in out.values())
+
+
+def test_seed_table_puts_every_claim_beside_its_other_seeds(tmp_path):
+    """``python -m papers seeds`` (make check-seeds): one row per claim, one column per seed, the comparison's
+    value in each cell and the count of seeds it holds for; a claim absent from a run shows '-'."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    for seed, value in ((0, 0.6), (1, 0.4), (2, 0.7)):
+        r = report.Results("foundations", "tiny", seed)
+        r.check("beats", "beats the baseline", value, ">", 0.5)
+        if seed != 2:
+            r.claim("trend", "a trend", True)
+        r.write(tmp_path / str(seed))
+    full = report.Results("foundations", "full", 0)  # other scales are left out
+    full.claim("beats", "beats the baseline", True)
+    full.write(tmp_path / "0")
+    out = subprocess.run([sys.executable, "-m", "papers", "seeds"] + [str(tmp_path / s) for s in "012"],
+                         capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1]).stdout
+    assert "### foundations (tiny)" in out and "(full)" not in out
+    assert "| `beats` | holds (0.6 vs 0.5) | **fails** (0.4 vs 0.5) | holds (0.7 vs 0.5) | 2/3 |" in out
+    assert "| `trend` | holds | holds | - | 2/3 |" in out

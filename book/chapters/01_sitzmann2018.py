@@ -28,7 +28,7 @@
 # demonstrated for achromatic extended depth of field and super-resolution): an optimised element beats
 # the strongest conventional baseline at achromatic extended depth of field, its PSFs vary less over
 # depth and colour than the most invariant baseline's, and an optimised element can focus all three
-# colours. Each is checked against the strongest of the three baselines (Fresnel lens, refractive lens,
+# colours better than a fixed lens. Each is checked against the strongest of the three baselines (Fresnel lens, refractive lens,
 # cubic phase plate), not the Fresnel lens the elements start from. There is no script for the paper's second
 # application, super-resolution; section 6 designs one from the paper's description and says what was
 # assumed.
@@ -72,7 +72,7 @@ eval_noise = 0.01
 height_tol_nm = 20.0
 margin = 32
 gamma_init = 0.01
-cubic_waves = 5.0
+cubic_waves = [1.0, 2.0, 3.0, 4.0, 5.0]  # cubic plate strengths searched (waves at the aperture edge)
 focus_n_grid = 384
 focus_sensor_mm = 25.0
 focus_steps = 150
@@ -172,9 +172,11 @@ results.item("airy_1px", "In-focus lens PSF at one pixel (fraction of the peak)"
 #
 # All three are fused silica and image 1 m onto the sensor. The Fresnel lens is designed for 550 nm and
 # wrapped to one $2\pi$ period, so its focal length scales as $1/\lambda$: blue and red are badly out of
-# focus. The refractive lens has only the glass's dispersion. The cubic phase plate (wavefront coding,
-# 5 waves at the edge) trades sharpness for a PSF that hardly changes with depth. Each baseline gets its
-# best Wiener regulariser and target depth by grid search on training images.
+# focus. The refractive lens has only the glass's dispersion. The cubic phase plate (wavefront coding)
+# trades sharpness for a PSF that hardly changes with depth; its strength (1-5 waves at the edge) is chosen
+# on training images, and the cell prints how much of each strength's PSF the 64-pixel window keeps (beyond
+# 5 waves the window would cut it: 8 waves keep about 70 %). Each baseline gets its best Wiener regulariser
+# and target depth by grid search on training images.
 
 # %%
 t0 = time.time()
@@ -220,7 +222,17 @@ class EDOF(nn.Module):
 
 
 systems, psnr_tab, psfs_all = {}, {}, {}
-for name, el in E.baselines(G, params).items():
+# the cubic plate's strength is searched like every baseline's Wiener filter: on training images
+cubic_search = {}
+for w in cubic_waves:
+    m = EDOF(E.cubic_plate(G, w), gamma_init).to(dev)
+    cubic_search[w] = (E.fit_wiener(m, train[:2], eval_noise)[0], m)
+best_cubic = max(cubic_search, key=lambda w: cubic_search[w][0])
+for w, (v, m) in cubic_search.items():
+    kept = E.window_energy(G, m.element)
+    print(f"cubic plate {w:g} waves: training PSNR {v:.2f} dB; the {psf_px}-pixel PSF window keeps "
+          f"{100 * float(kept.min()):.1f}-{100 * float(kept.max()):.1f} % of its power" + ("  <- chosen" if w == best_cubic else ""))
+for name, el in E.baselines(G, best_cubic).items():
     m = EDOF(el, gamma_init).to(dev)
     E.fit_wiener(m, train[:2], eval_noise)
     systems[name] = m
@@ -235,6 +247,13 @@ for name, el in E.baselines(G, params).items():
 # bands per image, read noise of 0.1-2 % and +-20 nm fabrication noise. (The Zernike learning rate at
 # tiny scale was picked from a sweep of 0.01-0.1 scored on the same Kodak crops, so it is slightly
 # optimistic.)
+#
+# **Departures from the authors' scripts**, beyond the tiny grid and step count: experiment 1 uses every
+# Fourier frequency at tiny (`fourier_fraction` 1.0; the authors' 0.625 is in `full`); experiment 2 uses 36
+# Zernike terms at tiny (the authors' 350 are in `full`) and gets experiment 1's ±20 nm fabrication noise
+# (the notes recovered from the authors' code list it for experiments 1 and 3 only); and in `full`,
+# experiment 2 runs on experiment 1's grid (2496² at 2 µm) and step count (20,001), where the authors'
+# script uses 1356² at 3.69 µm and 10,001 Adadelta steps.
 
 # %%
 def ckpt(name):
@@ -306,7 +325,7 @@ for label, key in (("optimised DOE (exp. 1)", "doe"), ("optimised Zernike (exp. 
                   float(psnr_tab[best_worst].mean(1).min()))
     results.check(f"psf_invariant_{key}", f"{label}: PSFs more similar across depth and colour than the most "
                   f"invariant baseline's ({best_sim})", sim[label], ">", sim[best_sim],
-                  note="the cubic plate's strength is not tuned and its PSF is cut by the 64-pixel crop")
+                  note=f"cubic plate at {best_cubic:g} waves, chosen on training images")
 for name in ("Fresnel lens (550 nm)", "refractive lens", "cubic phase plate"):
     results.item(f"psnr_{name.split()[0].lower()}", f"{name}: mean PSNR", float(psnr_tab[name].mean()), None, "dB")
 
@@ -369,15 +388,19 @@ plt.show()
 #
 # The authors' third script optimises a diffractive element in fused silica (2 mm here, sensor 25 mm,
 # object at infinity) so that each colour channel blurred by its wavelength's PSF equals the sharp image,
-# with a Laplacian smoothness penalty on the heights. Measured by the energy within two Airy radii
-# (at 550 nm) of each colour's PSF:
+# with a Laplacian smoothness penalty on the heights. As in the authors' script, it starts from a flat
+# element (no lens). Measured by the energy within two Airy radii (at 550 nm) of each colour's PSF, against
+# the better of two fixed elements of the same focal length: the 550 nm Fresnel lens and a refractive
+# fused-silica lens.
 
 # %% tags=["nbval-ignore-output"]
 G3 = E.focus_setup(params)
 t = time.time()
-focus_init = ol.elements.lens_height(G3.grid, E.MATERIAL_DOE, 550e-9, G3.sensor, None, wrap=True)
-focus_el = E.element(G3, ol.elements.FourierHeightMap.fit(G3.grid, focus_init, fourier_fraction), E.MATERIAL_DOE,
-                     wrap=ol.elements.period_height(E.MATERIAL_DOE, 550e-9)).to(dev)
+focus_fixed = {"Fresnel lens (550 nm)": ol.elements.lens_height(G3.grid, E.MATERIAL_DOE, 550e-9, G3.sensor, None, wrap=True),
+               "refractive lens": ol.elements.lens_height(G3.grid, E.MATERIAL_DOE, 550e-9, G3.sensor, None, wrap=False)}
+focus_el = E.element(G3, ol.elements.FourierHeightMap.fit(G3.grid, torch.zeros(G3.grid.shape, dtype=torch.float64),
+                                                          fourier_fraction), E.MATERIAL_DOE,
+                     wrap=ol.elements.period_height(E.MATERIAL_DOE, 550e-9)).to(dev)  # flat: the authors' start
 opt3 = (torch.optim.Adam(focus_el.parameters(), lr=focus_lr) if optimizer == "adam" else
         torch.optim.SGD(focus_el.parameters(), lr=focus_lr, momentum=0.5, nesterov=True))
 side = min(train.shape[-1], 3 * G3.psf_px // 2)
@@ -397,24 +420,25 @@ print(f"{len(focus_res.history)} steps in {time.time() - t:.0f} s")
 # %%
 r_airy_px = 1.22 * 550e-9 * G3.sensor / (2 * G3.radius) / G3.grid.dx
 with torch.no_grad():
-    P_f = G3.psfs(E.element(G3, focus_init, E.MATERIAL_DOE).to(dev))[0]
-    P_o = G3.psfs(focus_el)[0]
-ee_f = E.encircled_energy(P_f, 2 * r_airy_px)
-ee_o = E.encircled_energy(P_o, 2 * r_airy_px)
+    P3 = {name: G3.psfs(E.element(G3, h, E.MATERIAL_DOE).to(dev))[0] for name, h in focus_fixed.items()}
+    P3["optimised (exp. 3)"] = G3.psfs(focus_el)[0]
+ee3 = {name: E.encircled_energy(P, 2 * r_airy_px) for name, P in P3.items()}
 print(f"energy within {2 * r_airy_px:.2f} px (two Airy radii at 550 nm):")
 print(f"{'':<24}" + "".join(f"{w:>10}" for w in WL_NAMES) + f"{'min':>8}")
-for name, ee in (("Fresnel lens (550 nm)", ee_f), ("optimised (exp. 3)", ee_o)):
+for name, ee in ee3.items():
     print(f"{name:<24}" + "".join(f"{v:10.3f}" for v in ee.tolist()) + f"{float(ee.min()):8.3f}")
-results.item("focus_ee_min", "Experiment 3: lowest RGB energy within two Airy radii", float(ee_o.min()), None, "")
-results.check("focus_rgb", "The optimised element focuses all three colours better than the 550 nm Fresnel lens, "
-              "its starting point and the only single-element baseline here (lowest RGB energy within two Airy radii)",
-              float(ee_o.min()), ">", float(ee_f.min()))
-fig, axes = plt.subplots(1, 3, figsize=(7.5, 2.6))
-for ax, (P, name) in zip(axes[:2], ((P_f, "Fresnel lens (550 nm)"), (P_o, "optimised (exp. 3)"))):
+best_fixed = max(focus_fixed, key=lambda n: float(ee3[n].min()))
+results.item("focus_ee_min", "Experiment 3: lowest RGB energy within two Airy radii", float(ee3["optimised (exp. 3)"].min()),
+             None, "")
+results.check("focus_rgb", f"The optimised element (started flat) focuses all three colours better than the better "
+              f"fixed element ({best_fixed}): lowest RGB energy within two Airy radii",
+              float(ee3["optimised (exp. 3)"].min()), ">", float(ee3[best_fixed].min()))
+fig, axes = plt.subplots(1, 4, figsize=(10, 2.6))
+for ax, (name, P) in zip(axes[:3], P3.items()):
     cc = psf_px // 2
     crop = P[:, cc - 12:cc + 13, cc - 12:cc + 13]
     ol.plot.show(ax, (crop / crop.amax((-2, -1), keepdim=True)) ** 0.5, title=name)
-ol.plot.show(axes[2], focus_el.height().detach().cpu() * G3.aperture / ol.um, title="optimised height (um)", cmap="viridis",
+ol.plot.show(axes[3], focus_el.height().detach().cpu() * G3.aperture / ol.um, title="optimised height (um)", cmap="viridis",
              colorbar=True)
 plt.tight_layout()
 plt.show()
@@ -547,14 +571,20 @@ plt.show()
 #   aperture): it is sharpest at 1 m and its mean PSNR (about 26.2 dB) is slightly **above** both optimised
 #   elements' (about 26.0 and 25.7 dB), so "beats the strongest baseline" does not hold here. What the
 #   optimised elements buy is depth of field, the point of the paper: compare the `worst` column (the worst
-#   depth of each design) and the worst-depth checks. The diffractive element's PSFs are less invariant
-#   than the refractive lens' and the cubic plate's by our similarity measure (whose cubic-plate PSF is cut
-#   by the 64-pixel crop, its strength untuned). At 300 steps with two images per step the Zernike design
+#   depth of each design) and the worst-depth checks. The cubic plate's strength is chosen on training
+#   images like every Wiener filter (the mean-PSNR choice is its weakest, 1 wave, whose PSF the 64-pixel
+#   window keeps whole); it is then the strongest baseline at the worst depth and in PSF similarity. The
+#   diffractive element's PSFs are less invariant than the refractive lens' and the cubic plate's by our
+#   similarity measure. At 300 steps with two images per step the Zernike design
 #   is still sensitive to the random draws (its balance between near and far moves from run to run); the
 #   diffractive design is the steadier of the two. Against the 550 nm Fresnel lens alone both elements win
 #   by about 5 dB, but that is the weakest baseline.
-# * Experiment 3 spreads the focus over the three colours: its worst colour keeps far more energy near
-#   the centre than the Fresnel lens' worst.
+# * Experiment 3, started flat as the authors start it, spreads the focus over the three colours (its worst
+#   colour keeps far more energy near the centre than the Fresnel lens' worst), but after 150 steps it is
+#   well below a plain refractive lens of the same focal length, which at this F-number focuses all three
+#   colours (fused silica's dispersion is weak): the claim against the better fixed element fails here (600
+#   steps move its worst colour from 0.54 to 0.56 of the energy, against the lens' 0.90). The lens is the
+#   thick alternative the element replaces: about 43 µm of sag against the element's 1.2 µm period.
 # * Super-resolution is our design, not the paper's; at this scale the optimised element's gain over a
 #   lens is whatever the table shows, and is not claimed.
 

@@ -164,9 +164,9 @@ def train(name, net, data, gamma=0.0, intensities=None, n_epochs=None, step_epoc
     return net.eval()
 
 
-def ev(net, name, p=1.0):
+def ev(net, name, p=1.0, convention="authors"):
     d = sets[name]
-    return aosr.evaluate_sr(net, d["inp_t"], d["obj_t"], S, p)
+    return aosr.evaluate_sr(net, d["inp_t"], d["obj_t"], S, p, convention=convention)
 
 
 # %% [markdown]
@@ -175,7 +175,8 @@ def ev(net, name, p=1.0):
 # Each unit is a composition of three `optlib` elements acting on a `Field`: a 4f system (`FourF`) whose
 # Fourier plane holds the trainable phase mask inside its square aperture, the image-plane support
 # (`Aperture`) and the Kerr layer (`Kerr`); the network chains ``n_units`` of them and returns the output
-# intensity:
+# intensity. These standard networks train with γ = 0, as the paper's text states for them (the authors'
+# code defaults to γ = 1e-6):
 
 # %%
 print(aosr.AOSRNN(S, seed=seed, init=init).units[0])
@@ -186,7 +187,8 @@ nets = {name: train(f"std_{name}", aosr.AOSRNN(S, seed=seed, init=init), sets[na
 # %% [markdown]
 # ## Fig. 1b: object, low-resolution input, network output
 #
-# The ripples in the inputs are real: coherent imaging through a small NA rings.
+# (Fig. 1a is the paper's drawing of the set-up; it is not redrawn here: the unit printed above is its
+# content.) The ripples in the inputs are real: coherent imaging through a small NA rings.
 
 # %%
 fig, axes = plt.subplots(3, 6, figsize=(10, 5.2))
@@ -210,8 +212,15 @@ plt.show()
 # %% [markdown]
 # ## Fig. 2: PSNR, SSIM and effective resolution, input vs output
 #
+# Every PSNR and SSIM printed beside the paper's is computed the authors' way (`convention="authors"`): the
+# PSNR of each test batch of 10 images, averaged over the batches, and torchmetrics' SSIM (reflect-padded,
+# every window). Below the table, the same outputs in this book's convention (the mean of
+# per-image PSNRs, SSIM over the windows inside the image), which does not depend on the batching.
+#
 # Effective resolution (Supplementary Note 3): the NA-limited linear system whose images have the same
-# mean PSNR; its inverse cutoff. By construction the input's resolution is the input cutoff's inverse.
+# mean PSNR; its inverse cutoff. By construction the input's resolution is the input cutoff's inverse, and
+# the output's improves exactly when its PSNR does (it is read off the same curve), so the claim below rests
+# on the PSNR alone.
 
 # %%
 fig2 = {}
@@ -225,6 +234,12 @@ for name, r in fig2.items():
     print(f"{SHORT[name]:<8} {r['psnr_in']:8.2f} {r['psnr']:7.2f} {r['ssim_in']:8.3f} {r['ssim']:6.3f} "
           f"{1e6 * r['res_in']:12.1f} {1e6 * r['res']:6.1f} {r['res_in'] / r['res']:5.2f} {100 * r['energy']:6.1f}%")
 gain = float(np.mean([r["res_in"] / r["res"] for r in fig2.values()]))
+print("\nthe same outputs in this book's convention (PSNR per image, SSIM over the windows inside the image):")
+for name in DS:
+    a, b = fig2[name], ev(nets[name], name, convention="per_image")
+    print(f"{SHORT[name]:<8} PSNR in {b['psnr_in']:.2f} (authors' {a['psnr_in']:.2f}), out {b['psnr']:.2f} "
+          f"(authors' {a['psnr']:.2f}) dB; SSIM in {b['ssim_in']:.3f} ({a['ssim_in']:.3f}), out {b['ssim']:.3f} "
+          f"({a['ssim']:.3f})")
 fig, ax = plt.subplots(1, 3, figsize=(9.5, 2.8))
 xs = np.arange(len(DS))
 for a, (key, lab) in zip(ax, (("psnr", "PSNR (dB)"), ("ssim", "SSIM"), ("res", "resolution (um)"))):
@@ -244,19 +259,26 @@ for name in DS:
                  None, "dB", note="paper: bars only")
 results.item("f2_res_gain", "Mean resolution gain (effective resolution in / out)", gain, 1.8, "x", tol=0.15,
              claim="f2", note=f"{scale} scale: {n_units} units, {n_train} training images, {epochs} epochs")
-results.claim("f2", "The network output beats its input in PSNR and improves the effective resolution on every dataset",
-              all(r["psnr"] > r["psnr_in"] and r["res"] < r["res_in"] for r in fig2.values()))
-results.claim("f2_ssim", "The output also beats the input in SSIM on every dataset",
-              all(r["ssim"] > r["ssim_in"] for r in fig2.values()))
+# the effective resolution is a monotone function of the PSNR (the linear system's curve), so it improves
+# exactly when the PSNR does: it is not a second piece of evidence, and the claim is on the PSNR alone
+results.check("f2", "The network output beats its input in PSNR on every dataset (smallest gain, dB)",
+              min(r["psnr"] - r["psnr_in"] for r in fig2.values()), ">", 0.0)
+results.check("f2_ssim", "The output also beats the input in SSIM on every dataset (smallest gain)",
+              min(r["ssim"] - r["ssim_in"] for r in fig2.values()), ">", 0.0)
 
 # %% [markdown]
-# ### Other input NAs (84, 134.4 and 168 µm)
+# ### Other input NAs (the paper's 84, 134.4 and 168 µm; at tiny, 89.6, 149.3 and 224 µm)
 #
-# The same network trained on MNIST inputs of lower NA; the paper reports mean gains of 2, 2.6 and 3.
+# The same network trained on MNIST inputs of lower NA; the paper reports mean gains of 2, 2.6 and 3. The
+# input disc passes whole frequency samples, and the tiny grid's step (1/(112 x 8 µm) = 1116 m⁻¹) is twice
+# the paper's, so at tiny the three inputs resolve 89.6, 149.3 and 224 µm, not 84, 134.4 and 168 µm (the
+# nearest this grid can pass would put 134.4 and 168 on the same 149.3 µm); `full` runs on the paper's grid
+# and its exact values. A gain measured at another input resolution is not the paper's number: the rows
+# below say both.
 
 # %% tags=["nbval-ignore-output"]
 na_gain = {}
-for arg, paper_g in ((100, 2.0), (150, 2.6), (200, 3.0)):
+for arg, paper_g in ((100, 2.0), (150, 2.6), (200, 3.0)):  # the authors' radius arguments (84, 134.4, 168 um)
     s_na = K.setup(P)
     s_na.input_radius = aosr.authors_input_radius(arg, 1e-2, 550e-9, 112, 336, 4e-6)
     lp = aosr.NALowPass(s_na.grid, s_na.input_radius)
@@ -269,8 +291,9 @@ for arg, paper_g in ((100, 2.0), (150, 2.6), (200, 3.0)):
 
 # %%
 for arg, (dx, g_, paper_g) in na_gain.items():
-    print(f"input resolution {dx:6.1f} um: gain {g_:.2f} (paper {paper_g})")
-    results.item(f"f2_gain_na{arg}", f"Resolution gain at {dx:.0f} um input", g_, paper_g, "x", tol=0.15, claim="na_trend")
+    paper_dx = 1e6 / K.paper_setup(arg).input_cutoff
+    print(f"input resolution {dx:6.1f} um (paper's {paper_dx:5.1f} um): gain {g_:.2f} (paper {paper_g})")
+    results.item(f"f2_gain_na{arg}", f"Resolution gain at {dx:.0f} um input (paper: at {paper_dx:.0f} um)", g_, paper_g, "x", tol=0.15, claim="na_trend")
 gains = [fig2["mnist"]["res_in"] / fig2["mnist"]["res"]] + [v[1] for v in na_gain.values()]
 results.check("na_trend", "The resolution gain grows as the input NA falls (gain at the lowest NA against the "
               "highest)", gains[-1], ">", gains[0])
@@ -375,13 +398,14 @@ results.check("f3_vs_linear", "The nonlinear network loses more light past its N
 # %% [markdown]
 # ## Fig. 5: sensitivity to the peak input intensity p
 #
-# The standard network was trained at p = 1; the intensity-robust (IR) networks draw p per epoch from
-# {0.1, 0.25, 0.5, 0.75, 1, 2, 3, 4} up to their maximum. "Width" is the range of p over which the output
-# beats the input (whose PSNR does not depend on p).
+# The standard network was trained at p = 1; the intensity-robust (IR) networks draw p per epoch from the
+# authors' {0.1, 0.25, 0.5, 0.75, 1, 2, 3, 4} up to their maximum. That list stops at 4, so for the paper's
+# "p <= 8" network (`full`) this book adds 6 and 8. "Width" is the range of p over which the output beats the
+# input (whose PSNR does not depend on p).
 
 # %% tags=["nbval-ignore-output"]
 ir_nets = {m: train(f"ir_{m:g}", aosr.AOSRNN(S, seed=seed, init=init), sets["mnist"],
-                    intensities=[p for p in K.IR_INTENSITIES if p <= m], n_epochs=ir_epochs) for m in ir_max}
+                    intensities=K.ir_intensities(m), n_epochs=ir_epochs) for m in ir_max}
 
 # %%
 f5 = {"standard": [ev(nets["mnist"], "mnist", p)["psnr"] for p in p_eval]}
@@ -451,8 +475,29 @@ for a, idx, lab in ((ax[0], 0, "PSNR - input PSNR (dB)"), (ax[1], 1, "resolution
     fig.colorbar(im, ax=a, fraction=0.046)
 fig.tight_layout()
 plt.show()
-diag_best = all(mat[(te, te)][0] >= max(mat[(tr, te)][0] for tr in DS) for te in DS)
-results.claim("f6", "In-distribution beats out-of-distribution on every test set", diag_best)
+# %% [markdown]
+# Fig. 6a: the same test image of each dataset through each network (rows: trained on).
+
+# %%
+fig, axes = plt.subplots(2 + len(nets_ood), len(DS), figsize=(1.6 * len(DS), 1.6 * (2 + len(nets_ood))))
+for j, te in enumerate(DS):
+    d = sets[te]
+    rows = [S.crop(d["obj_t"][0]), aosr.normalised(d["inp_t"][0].abs() ** 2, S)]
+    with torch.no_grad():
+        rows += [aosr.normalised(n_(d["inp_t"][:1])[0], S) for n_ in nets_ood.values()]
+    for i, im in enumerate(rows):
+        axes[i, j].imshow(im.cpu().numpy(), cmap="gray", vmin=0, vmax=1)
+        axes[i, j].set_xticks([]), axes[i, j].set_yticks([])
+    axes[0, j].set_title(f"test: {SHORT[te]}", fontsize=9)
+for i, lab in enumerate(["object", "input"] + [f"trained: {SHORT[t]}" for t in nets_ood]):
+    axes[i, 0].set_ylabel(lab, fontsize=8)
+fig.tight_layout()
+plt.show()
+
+# %%
+diag_margin = min(mat[(te, te)][0] - max(mat[(tr, te)][0] for tr in DS if tr != te) for te in DS)
+results.check("f6", "In-distribution beats out-of-distribution on every test set (smallest margin over the best "
+              "network trained on another dataset, dB)", diag_margin, ">=", 0.0)
 results.item("f6_m_on_fm", "MNIST-trained network on Fashion-MNIST: PSNR gain", mat[("mnist", "fashion_mnist")][0],
              None, "dB", note="paper: below the input (negative)")
 results.check("f6_m_on_fm", "A network trained on MNIST falls below its input on Fashion-MNIST (PSNR gain, dB)",
@@ -462,13 +507,16 @@ results.check("f6_m_on_fm", "A network trained on MNIST falls below its input on
 # ## Numbers stated in the text
 #
 # * A wider network (the paper doubles each layer: 6 % -> 10 % energy, 19.8 -> 20.3 dB). The tiny grid has
-#   no room to double the mask, so there it is enlarged to the whole grid (x1.5); the full scale doubles it.
+#   no room to double the mask, so there it is enlarged to the whole grid (x1.5): **at tiny the wide network
+#   has no Fourier-plane aperture at all**, only the image-plane supports lose light, so its "keeps more
+#   energy" is close to certain there and weak evidence. The full scale doubles the mask, as the paper does.
 # * Classification with the same architecture (94.8 %, and a 33 % drop at twice the intensity): ten
 #   square detectors in the output plane, the class is the brightest.
 # * A diffractive network without 4f units (D2NN style): phase layers in the image plane separated by free
-#   space (spacing not given in the paper: here $d^2/\lambda$, the distance at which a pixel's diffraction
-#   reaches its neighbour, 0.12 mm), each followed by a Kerr layer (paper: 17.4 dB against 16.1 dB input, 1 % energy, 16.6 and 14.2 dB at 2x
-#   and 4x intensity).
+#   space (spacing not given in the paper: here $d^2/\lambda$ for the tiny grid's 8 µm pixels, the distance
+#   at which a pixel's diffraction reaches its neighbour, 0.12 mm; `full` keeps 0.12 mm, about four times
+#   $d^2/\lambda$ at its 4 µm pixels), each followed by a Kerr layer (paper: 17.4 dB against 16.1 dB input,
+#   1 % energy, 16.6 and 14.2 dB at 2x and 4x intensity).
 
 # %% tags=["nbval-ignore-output"]
 wide_px = min(2 * S.mask_px, S.n)
@@ -511,7 +559,7 @@ print(f"classification: accuracy {100 * acc[1.0]:.1f}% at p = 1, {100 * acc[2.0]
 print(f"D2NN-style network: {r_d2[1.0]['psnr']:.2f} dB (input {r_d2[1.0]['psnr_in']:.2f}), energy "
       f"{100 * r_d2[1.0]['energy']:.2f}%, {r_d2[2.0]['psnr']:.2f} dB at 2x, {r_d2[4.0]['psnr']:.2f} dB at 4x")
 results.item("wide_energy", "Wider network: energy kept", r_wide["energy"], 0.10, "", tol=0.5, claim="wide",
-              note=f"mask x{wide_px / S.mask_px:.2f} (the grid), not x2")
+              note=f"mask x{wide_px / S.mask_px:.2f}, not x2" + (": the whole grid, no Fourier aperture" if wide_px == S.n else ""))
 results.item("wide_psnr_gain", "Wider network: PSNR gain over the standard one", r_wide["psnr"] - f4[0.0]["psnr"], 0.5,
              "dB", tol=0.5)
 results.check("wide", "A wider network keeps more energy (against the standard network)", r_wide["energy"], ">",
@@ -605,20 +653,25 @@ widgets.VBox([widgets.HBox([obj_img, inp_img]), s_p, st_p, s_g, st_g])
 # %% [markdown]
 # ## What matched and what did not
 #
-# * **Reproduced:** the paper's optical set-up, number for number (the 19,345.2 m⁻¹ input cutoff, the 84,
-#   134.4 and 168 µm variants, the 12 µm network limit). On every dataset the output beats its input in
-#   PSNR and in effective resolution, and the mean resolution gain is close to the paper's 1.8x.
-# * **Reproduced qualitatively:** the energy-fidelity trade-off (energy kept rises and PSNR falls with γ;
+# * **Reproduced:** the paper's optical set-up, number for number on the paper's grid (the 19,345.2 m⁻¹ input
+#   cutoff, the 84, 134.4 and 168 µm variants, the 12 µm network limit). On every dataset the output beats
+#   its input in PSNR (and so in effective resolution, which is read off the same curve), and the mean
+#   resolution gain is close to the paper's 1.8x.
+# * **Metrics:** every PSNR and SSIM beside the paper's is computed the authors' way (per test batch;
+#   torchmetrics' SSIM). This book's per-image PSNR reads 0.3-0.7 dB higher on the same outputs (Fig. 2).
+# * **Claims that hold on this run** (each compared with a stated threshold, in the table at the end and
+#   on the scoreboard): the energy-fidelity trade-off (energy kept rises and PSNR falls with γ;
 #   the largest γ is worse than the input); the sensitivity to the peak intensity, and intensity-robust
 #   training buying a wider p range at a lower peak; in-distribution beating out-of-distribution (the
 #   MNIST network falls below its input on Fashion-MNIST, as in the paper); light leaking past each unit's
 #   NA (Fig. 3), with an energy ledger that closes to rounding error; a classifier with the same
-#   architecture losing accuracy at twice the intensity; a wider network keeping more light. (Each of
-#   these is a claim tested on this run; see the table at the end and the scoreboard.)
+#   architecture losing accuracy at twice the intensity; a wider network keeping more light (weak evidence at
+#   tiny, where the wider mask is the whole grid and no Fourier aperture is left).
 # * **Not reproduced at this scale, and why.** The standard network keeps far more light than the paper's
 #   6 %: it has 5 units (half the leakage stages) and a few epochs to trade light for fidelity. SSIM does
-#   not improve on Fashion-MNIST and on the substitute photographs, though PSNR does. The lower-NA inputs
-#   gain about 1.3x rather than 2-3x, and the most robust IR network (p up to 4) does not yet beat its input
+#   not improve on Fashion-MNIST, though PSNR does (in this book's SSIM, not on the substitute photographs
+#   either). The lower-NA inputs (89.6, 149.3 and 224 µm on this grid, not 84, 134.4 and 168) gain about
+#   1.2-1.3x rather than 2-3x, and the most robust IR network (p up to 4) does not yet beat its input
 #   over a wider range: both tasks need more than a few epochs. The D2NN-style network stays below its
 #   input: without a Fourier aperture its Kerr layers self-focus the light, which a few epochs cannot undo.
 #   The wider network gains light but not PSNR. The classifier reaches about 80 % (paper 94.8 %).

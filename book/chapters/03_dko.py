@@ -74,8 +74,8 @@ efficiency = 0.8
 dko_iterations = 200
 dko_lr = 0.2
 dko_chunk = 0
-e2e_steps = 330
-e2e_pretrained_steps = 145
+e2e_steps = 143
+e2e_pretrained_steps = 143
 e2e_phase_lr = 0.2
 cell_order = 5
 cell_widths = 33
@@ -419,14 +419,17 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# ## 7. End to end under the same wall-clock budget
+# ## 7. End to end under the paper's budget
 #
 # E2E trains the phases (`6L x n²` parameters) together with the network, recomputing all kernels at every
-# step. Budget: DKO's whole pipeline (stage 1 + stage 2). E2E from scratch gets all of it; E2E from the
-# pretrained network starts where stage 1 ended, so it gets the DKO fitting time. The step counts in the
-# parameters were set from step times measured on the reference machine (2 cores); this run's times are
-# printed below. Phases start as a lens plus a weak random screen; gains so that the optical weights have
-# the electronic layer's RMS.
+# step. **The budget follows the paper's protocol, counted in steps:** Table 2 gives each E2E run 240 h
+# against DKO's 12 h on the same GPU; at Table 1's 73 s per E2E step that is 11,836 joint steps, 0.178 of the
+# 66,350 steps the electronic network trains for. Each E2E run here gets that same fraction of this run's
+# electronic training (`e2e_steps`, `e2e_pretrained_steps`), from scratch and from the pretrained network.
+# Counting steps rather than hours keeps the protocol the same on any machine; the wall clocks are printed
+# below (an E2E step is far cheaper here than in the paper, section 8, so E2E gets less time than DKO here,
+# where in the paper it got twenty times more). Phases start as a lens plus a weak random screen; gains so
+# that the optical weights have the electronic layer's RMS.
 
 # %% tags=["nbval-ignore-output"]
 net_e2e = X.e2e_network(P, X.make_net(P, seed + 1), seed)
@@ -439,8 +442,12 @@ t0 = time.perf_counter()
 train_depth(net_e2p, e2e_pretrained_steps, seed + 3, param_groups=X.e2e_param_groups(net_e2p, P),
             checkpoint=ckpt("e2e_pretrained.pt"), desc="E2E pretrained")
 time_e2p = time.perf_counter() - t0
+print(f"E2E steps: {e2e_steps} from scratch, {e2e_pretrained_steps} pretrained: {e2e_steps / train_steps:.3f} of the "
+      f"electronic training's {train_steps} (paper {X.PAPER_E2E_STEPS:,} of 66,350 = {X.PAPER_E2E_STEP_FRACTION:.3f})")
 print(f"wall clock: DKO pipeline {time_cnn + time_dko:.0f} s (CNN {time_cnn:.0f} + fit {time_dko:.0f}); "
       f"E2E from scratch {time_e2e:.0f} s; E2E pretrained {time_cnn + time_e2p:.0f} s (CNN {time_cnn:.0f} + {time_e2p:.0f})")
+results.item("e2e_step_fraction", "E2E steps / electronic training steps (the budget protocol)", e2e_steps / train_steps,
+             X.PAPER_E2E_STEP_FRACTION, "", tol=0.02)
 
 # %%
 m_e2e = X.evaluate(net_e2e, test_set, max_depth)
@@ -459,9 +466,9 @@ for name, key in (("Ours (DKO)", "dko"), ("E2E pretrained", "e2e_pretrained"), (
                  claim="dko_close" if key == "dko" else None, note="road scenes at 64x192, not KITTI")
     results.item(f"table2_d1_{key}", f"Table 2: delta<1.25, {name}", rows[name]["delta1"], X.PAPER_TABLE2[name][4], "")
 better = m_dko["abs_rel"] < min(m_e2e["abs_rel"], m_e2p["abs_rel"])
-print(f"DKO better than both E2E runs at equal budget: {better} (reported, not asserted at this scale)")
-results.item("dko_beats_e2e", "DKO's AbsRel below both E2E runs' at equal wall-clock (1 = yes)", float(better), 1.0, "",
-             tol=0.0, note="reported, not asserted at tiny scale")
+print(f"DKO better than both E2E runs under the paper's budget: {better} (reported, not asserted at this scale)")
+results.item("dko_beats_e2e", "DKO's AbsRel below both E2E runs' under the paper's step budget (1 = yes)", float(better),
+             1.0, "", tol=0.0, note="reported, not asserted at tiny scale")
 
 # %% [markdown]
 # **Fig. 3: qualitative comparison** (test scenes; the number is each prediction's RMSE in metres over pixels
@@ -541,8 +548,14 @@ results.item("params_monodepth2", "Table 1: Monodepth2 parameters incl. the unus
              n_full + RESNET18_FC_PARAMETERS, 14_840_000, "", tol=1e-3)
 results.item("params_first_layer", "Electronic first layer parameters", c_full["electronic_first_layer"], 9_408, "",
              tol=0.0)
-results.claim("dko_cheaper", "DKO's per-step cost and parameter count are far below E2E's (>= 10x both, tiny scale)",
-              t_e2e_tiny / t_el_tiny >= 10 and (c_tiny["optical_layer"] + count_parameters(net)) / c_tiny["dko_per_element"] >= 10)
+# the per-step ratio at the paper's size is a measured number with the paper's beside it (not a claim: that an
+# E2E step, which simulates every element, costs more than a DKO step, which simulates one, is arithmetic)
+ratio_full = (384 * t_el_full + t_net_full) / t_el_full
+results.item("e2e_dko_step_ratio_full", "E2E / DKO time per step at the paper's size (384 element simulations and "
+             "the network, against one element; estimated from this run's times)", ratio_full, 73000 / 100, "x",
+             tol=0.25, note="CPU times of one 1025^2 element and the full network; the paper's A100: 73 s and 100 ms")
+results.item("e2e_dko_step_ratio_tiny", "E2E / DKO time per step at tiny (96 elements of 257^2)",
+             t_e2e_tiny / t_el_tiny, None, "x")
 
 # %% [markdown]
 # ## 9. The paper's "twice" and "70 %"
@@ -553,14 +566,16 @@ results.claim("dko_cheaper", "DKO's per-step cost and parameter count are far be
 # %%
 p_dko, p_e2p = X.PAPER_TABLE2["Ours (DKO)"], X.PAPER_TABLE2["E2E pretrained"]
 print(f"delta<1.25: {p_dko[4]} / {p_e2p[4]} = {p_dko[4] / p_e2p[4]:.2f}x  (the '70 %')")
-print(f"RMSE: {p_e2p[2]} / {p_dko[2]} = {p_e2p[2] / p_dko[2]:.2f}x;  AbsRel: {p_e2p[0]} / {p_dko[0]} = {p_e2p[0] / p_dko[0]:.2f}x")
+print(f"RMSE: {p_e2p[2]} / {p_dko[2]} = {p_e2p[2] / p_dko[2]:.2f}x;  AbsRel: {p_e2p[0]} / {p_dko[0]} = {p_e2p[0] / p_dko[0]:.2f}x;  "
+      f"SqRel: {p_e2p[1]} / {p_dko[1]} = {p_e2p[1] / p_dko[1]:.2f}x")
 print(f"against E2E from scratch: delta<1.25 {p_dko[4] / X.PAPER_TABLE2['E2E w/o pretraining'][4]:.2f}x, "
       f"AbsRel {X.PAPER_TABLE2['E2E w/o pretraining'][0] / p_dko[0]:.2f}x")
 
 # %% [markdown]
-# None of the ratios against the pretrained E2E run is 2: "70 %" matches δ<1.25 (1.72x); "twice" holds only
-# for some metrics against E2E from scratch (δ<1.25: 2.12x; AbsRel 1.94x). Note also that Table 2's
-# "equal computational budgets" are 12 h vs 240 h on the same GPU: same hardware, twenty times the time for E2E.
+# Against the pretrained E2E run, "70 %" matches δ<1.25 (1.72x), and only SqRel (2.16x, a squared error)
+# comes out near "twice"; AbsRel and RMSE give 1.74x and 1.57x. Against E2E from scratch, δ<1.25 gives 2.12x
+# and AbsRel 1.94x. Note also that Table 2's "equal computational budgets" are 12 h vs 240 h on the same GPU:
+# same hardware, twenty times the time for E2E (section 7 follows that protocol, in steps).
 #
 # ## 10. Explore the kernels
 #
@@ -658,7 +673,8 @@ rel_real = (m_real["abs_rel"] - m_elec["abs_rel"]) / m_elec["abs_rel"]
 print(f"AbsRel, this run: electronic {m_elec['abs_rel']:.4f}; DKO kernels {m_dko['abs_rel']:.4f} ({100 * rel:+.1f} %); "
       f"RCWA-realised pillars {m_real['abs_rel']:.4f} ({100 * rel_real:+.1f} %); half the DKO iterations "
       f"{m_half['abs_rel']:.4f}")
-print(f"under the same wall-clock: E2E pretrained {m_e2p['abs_rel']:.4f}, E2E from scratch {m_e2e['abs_rel']:.4f}")
+print(f"under the paper's step budget ({e2e_steps} E2E steps against {train_steps} electronic ones): E2E pretrained "
+      f"{m_e2p['abs_rel']:.4f}, E2E from scratch {m_e2e['abs_rel']:.4f}")
 
 # %% [markdown]
 # * **Reproduced:** the parameter arithmetic of Table 1 exactly (1,050,625 per element; 403,440,000 for 384
@@ -678,11 +694,14 @@ print(f"under the same wall-clock: E2E pretrained {m_e2p['abs_rel']:.4f}, E2E fr
 #   windows leaves it unchanged while every feature shifts with the local image brightness; section 5 measures
 #   what such floors do to this network. Table 3's RMSE and MAE do see offsets; a kernel fit should be judged
 #   by them, or better, by the network's metric with the fitted kernels (section 5).
-# * **At this scale:** E2E is measured, not assumed. Under the same wall-clock, E2E from scratch (which got
-#   about 3.5x fewer, but joint, steps than the electronic training) does better than DKO in this run: the
-#   paper's "twice the accuracy" does not appear here, and with the DKO network as fragile as above, one seed
-#   and one environment cannot settle the ordering. (A change of about 1e-9 in the simulated kernels once
-#   moved E2E from scratch from 0.180 to 0.161.)
+# * **At this scale:** E2E is measured, not assumed, under the paper's budget counted in steps (each E2E run
+#   gets 0.178 of the electronic training's steps, as 240 h at 73 s a step are of 66,350). In this run DKO's
+#   AbsRel is below both E2E runs': narrowly below E2E from the pretrained network, far below E2E from
+#   scratch, which lands near the paper's 0.387. With the DKO network as fragile as above, one seed and one
+#   environment do not settle the narrow ordering, so it is reported, not claimed. (An earlier version of this
+#   chapter gave E2E the same wall-clock as DKO on a reference machine, 2.4x fewer steps than the electronic
+#   training rather than 5.6x, and there E2E from scratch beat DKO; a change of about 1e-9 in the simulated
+#   kernels once moved that run from 0.180 to 0.161.)
 #   One E2E step costs about 4x an electronic step here (the paper: ~300x), because 96 small elements are cheap
 #   to simulate; the paper's gap comes from 384 elements of 1025² (the dry run above: a FLOP floor of 35 s
 #   per step on 2 CPU cores, 0.18 s on an A100-class GPU, against the 73 s the paper measured on an A100).
