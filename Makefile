@@ -112,8 +112,9 @@ test: book
 
 # a parameter file's checkpoint_dir, relative to the repository (not to the run's folder under _build, which
 # make clean would take with it): long runs resume from checkpoints/<chapter>/
-CKPT_DIR = $(if $(CHAPTER),$(shell sed -n 's/^checkpoint_dir:[[:space:]]*"\{0,1\}\([^"\#[:space:]]*\).*/\1/p' \
-  params/$(CHAPTER)/$(SCALE).yaml 2>/dev/null))
+# (read by the YAML parser, after the venv exists: a recipe is expanded once its prerequisites are made)
+CKPT_DIR = $(if $(CHAPTER),$(shell $(PY) -m papers check $(CHAPTER) params/$(CHAPTER)/$(SCALE).yaml \
+  --print checkpoint_dir 2>/dev/null))
 
 chapter: venv
 	@test -n "$(call chapter_src,$(CHAPTER))" || { echo "unknown CHAPTER '$(CHAPTER)'; one of: $(CHAPTERS)"; exit 2; }

@@ -3,14 +3,15 @@ parameter file (YAML, checked by :func:`papers.read_param_file`), check its samp
 without training. Exits 1 if a required step is invalid.
 
 ``python -m papers check CHAPTER FILE``: check a parameter file before papermill runs the chapter with it
-(unknown or, outside tiny, missing parameters; size; no YAML aliases). Exits 2 with the reason.
+(unknown or, outside tiny, missing parameters; size; no YAML aliases). Exits 2 with the reason. With
+``--print KEY`` it then prints the file's value of KEY (how the Makefile reads ``checkpoint_dir``).
 
 ``python -m papers seeds DIR [DIR ...]``: every claim of the results in the given folders (one folder per seed,
 e.g. ``_build/results`` and ``_build/seeds/1``), side by side, as a Markdown table (``make check-seeds``)."""
 import argparse
 import sys
 
-from . import dry_run_chapter, read_param_file
+from . import dry_run_chapter, module, read_param_file
 
 
 def main(argv=None) -> int:
@@ -21,6 +22,8 @@ def main(argv=None) -> int:
     c = sub.add_parser("check", help="check a parameter file for a chapter")
     c.add_argument("chapter")
     c.add_argument("file")
+    c.add_argument("--print", dest="key", metavar="KEY",
+                   help="after the check, print the file's value of KEY (nothing if it is empty or null)")
     sd = sub.add_parser("seeds", help="tabulate claims across results folders of different seeds")
     sd.add_argument("dirs", nargs="+")
     a = ap.parse_args(argv)
@@ -31,10 +34,15 @@ def main(argv=None) -> int:
         return 0
     if a.cmd == "check":
         try:
-            read_param_file(a.chapter, a.file)
+            p = read_param_file(a.chapter, a.file)
         except (KeyError, ValueError, FileNotFoundError) as e:
             print(f"parameter file refused: {e.args[0] if e.args else e}", file=sys.stderr)
             return 2
+        if a.key:
+            if a.key not in p and a.key not in module(a.chapter).PARAMS:
+                print(f"{a.key!r} is not a {a.chapter} parameter", file=sys.stderr)
+                return 2
+            print(p.get(a.key) or "")
         return 0
     ok = True
     for run in a.runs:

@@ -45,3 +45,17 @@ def test_check_seeds_runs_each_chapter_with_each_seed_into_its_own_results():
                          capture_output=True, text=True, check=True).stdout
     assert out.count("-p seed $s") == 1 and "for s in 5 6" in out and "OPTLIB_RESULTS_DIR=" in out
     assert "-m papers seeds" in out and "_build/seeds/5" in out and "_build/seeds/6" in out
+
+
+def test_a_parameter_value_is_read_by_the_yaml_parser(tmp_path):
+    """make reads checkpoint_dir through ``python -m papers check --print`` (YAML quoting and comments handled by
+    the parser, not by sed); an unknown key is refused."""
+    import sys
+    f = tmp_path / "full.yaml"
+    src = (ROOT / "params" / "dko" / "full.yaml").read_text()
+    f.write_text(re.sub(r"^checkpoint_dir:.*$", "checkpoint_dir: 'my runs/dko'  # a comment, quotes", src, flags=re.M))
+    run = lambda *a: subprocess.run([sys.executable, "-m", "papers", "check", "dko", str(f), *a], cwd=ROOT,  # noqa: E731
+                                    capture_output=True, text=True)
+    assert run("--print", "checkpoint_dir").stdout == "my runs/dko\n"
+    bad = run("--print", "checkpoint_dri")
+    assert bad.returncode == 2 and "not a dko parameter" in bad.stderr
