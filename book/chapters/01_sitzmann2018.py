@@ -24,11 +24,12 @@
 # paper's figures or tables; the optical model and every parameter below come from the authors' three
 # scripts (`aedof_diffractive.py`, `aedof_zernike.py`, `focusing_diffractive.py`, recorded in the
 # reproduction notes). So this chapter has **no paper numbers to compare with**: it reproduces the
-# method and tests three statements of **this book's own** (the README says only that the approach is
+# method and measures three statements of **this book's own** (the README says only that the approach is
 # demonstrated for achromatic extended depth of field and super-resolution): an optimised element beats
-# the strongest conventional baseline at achromatic extended depth of field, its PSFs vary less over
-# depth and colour than the most invariant baseline's, and an optimised element can focus all three
-# colours better than a fixed lens. Each is checked against the strongest of the three baselines (Fresnel lens, refractive lens,
+# the strongest conventional baseline at achromatic extended depth of field (measured as margins: their
+# sign changes with the seed at this scale), its PSFs vary less over depth and colour than the most
+# invariant baseline's, and an optimised element can focus all three colours better than a fixed lens
+# (both checked). Each is compared with the strongest of the three baselines (Fresnel lens, refractive lens,
 # cubic phase plate), not the Fresnel lens the elements start from. There is no script for the paper's second
 # application, super-resolution; section 6 designs one from the paper's description and says what was
 # assumed.
@@ -316,13 +317,16 @@ print(f"strongest baselines: mean PSNR {best_mean}, worst depth {best_worst}, PS
 for label, key in (("optimised DOE (exp. 1)", "doe"), ("optimised Zernike (exp. 2)", "zernike")):
     results.item(f"psnr_{key}", f"{label}: mean PSNR over depths and colours", float(psnr_tab[label].mean()), None,
                  "dB", note="tiny scale; the paper's numbers are not available")
-    # this book's tests (the authors' README states no such numbers), each against the strongest baseline
-    results.check(f"beats_best_{key}", f"{label}: mean PSNR (dB) above the strongest baseline's ({best_mean})",
-                  float(psnr_tab[label].mean()), ">", float(psnr_tab[best_mean].mean()),
-                  note="fails for an element that is no better than a plain lens, e.g. the starting Fresnel lens")
-    results.check(f"edof_{key}", f"{label}: worst-depth PSNR (dB) above the strongest baseline's worst depth "
-                  f"({best_worst}): extended depth of field", float(psnr_tab[label].mean(1).min()), ">",
-                  float(psnr_tab[best_worst].mean(1).min()))
+    # against the strongest baseline: measured margins, not claims (their sign changes with the seed at tiny
+    # scale, make check-seeds; the summary gives the spread)
+    results.item(f"margin_mean_{key}", f"{label}: mean PSNR minus the strongest baseline's ({best_mean})",
+                 float(psnr_tab[label].mean() - psnr_tab[best_mean].mean()), None, "dB",
+                 note="seed-sensitive at tiny: see the summary")
+    results.item(f"margin_worst_{key}", f"{label}: worst-depth PSNR minus the strongest baseline's worst depth "
+                 f"({best_worst}): extended depth of field", float(psnr_tab[label].mean(1).min()
+                                                               - psnr_tab[best_worst].mean(1).min()), None, "dB",
+                 note="seed-sensitive at tiny: see the summary")
+    # this book's test (the authors' README states no such numbers), against the most invariant baseline
     results.check(f"psf_invariant_{key}", f"{label}: PSFs more similar across depth and colour than the most "
                   f"invariant baseline's ({best_sim})", sim[label], ">", sim[best_sim],
                   note=f"cubic plate at {best_cubic:g} waves, chosen on training images")
@@ -565,20 +569,22 @@ plt.show()
 #   sampling condition is verified before a PSF is computed (at full scale this found that the
 #   authors' quarter-width padding lets the Fresnel transfer function drop 1.6e-4 of the power at
 #   640 nm for a point at 0.5 m; the `full` set pads 2.5x instead).
-# * Each statement is checked against the strongest of the three baselines, not the Fresnel lens the
-#   elements start from (the claims table lists each comparison). At this tiny scale a plain refractive
-#   lens focused at 1 m is that baseline for mean PSNR (fused silica's weak dispersion, a small 2 mm
-#   aperture): it is sharpest at 1 m and its mean PSNR (about 26.2 dB) is slightly **above** both optimised
-#   elements' (about 26.0 and 25.7 dB), so "beats the strongest baseline" does not hold here. What the
+# * Each statement is compared with the strongest of the three baselines, not the Fresnel lens the
+#   elements start from. At this tiny scale a plain refractive lens focused at 1 m is that baseline for
+#   mean PSNR (fused silica's weak dispersion, a small 2 mm aperture): it is sharpest at 1 m and its mean
+#   PSNR (about 26.2 dB) is slightly **above** both optimised elements' (about 26.0 and 25.7 dB). What the
 #   optimised elements buy is depth of field, the point of the paper: compare the `worst` column (the worst
-#   depth of each design) and the worst-depth checks. The cubic plate's strength is chosen on training
-#   images like every Wiener filter (the mean-PSNR choice is its weakest, 1 wave, whose PSF the 64-pixel
-#   window keeps whole); it is then the strongest baseline at the worst depth and in PSF similarity. The
-#   diffractive element's PSFs are less invariant than the refractive lens' and the cubic plate's by our
-#   similarity measure. At 300 steps with two images per step the Zernike design
-#   is still sensitive to the random draws (its balance between near and far moves from run to run); the
-#   diffractive design is the steadier of the two. Against the 550 nm Fresnel lens alone both elements win
-#   by about 5 dB, but that is the weakest baseline.
+#   depth of each design). The cubic plate's strength is chosen on training images like every Wiener filter
+#   (the mean-PSNR choice is its weakest, 1 wave, whose PSF the 64-pixel window keeps whole); it is then the
+#   strongest baseline at the worst depth and in PSF similarity.
+# * **Seeds.** `make check-seeds` reran this chapter with seeds 1-3 (2026-12-06). The margins over the
+#   strongest baseline, in dB, seeds 0 / 1 / 2 / 3: DOE mean -0.19 / -0.70 / -0.48 / -0.55, DOE worst depth
+#   +1.48 / +1.00 / +0.88 / -0.16; Zernike mean -0.54 / -0.50 / -0.78 / +0.15, Zernike worst depth
+#   -0.83 / +0.79 / +0.41 / +0.90. So at this scale neither element beats the refractive lens on mean PSNR
+#   (but for one Zernike seed), and both usually, not always, beat the best worst depth: measured here, not
+#   claimed. The PSF-similarity checks are stable over the four seeds (the diffractive element's PSFs are
+#   always less invariant than the cubic plate's, the Zernike design's always more), as is experiment 3's.
+#   Against the 550 nm Fresnel lens alone both elements win by about 5 dB, but that is the weakest baseline.
 # * Experiment 3, started flat as the authors start it, spreads the focus over the three colours (its worst
 #   colour keeps far more energy near the centre than the Fresnel lens' worst), but after 150 steps it is
 #   well below a plain refractive lens of the same focal length, which at this F-number focuses all three
