@@ -66,11 +66,13 @@ def check(p: Dict) -> None:
         raise ValueError("ho2024: psf_n and singlet_psf_n must be odd (a sample on the chief ray)")
 
 
-def setup(p: Dict) -> Setup:
-    """The chapter's set-up from its parameter dict ``p`` (keys in :data:`PARAMS`)."""
+def setup(p: Dict, device=None) -> Setup:
+    """The chapter's set-up from its parameter dict ``p`` (keys in :data:`PARAMS`), its lenses making their rays
+    on ``device`` (default: the CPU)."""
     check(p)
-    cooke = library("cooke_triplet").scaled(p["cooke_scale"])
-    return Setup(cooke=cooke, singlet=library("singlet"), asph=library("ho2024_aspheric6"),
+    dev = torch.device(device or "cpu")
+    cooke = library("cooke_triplet").scaled(p["cooke_scale"]).to(dev)
+    return Setup(cooke=cooke, singlet=library("singlet").to(dev), asph=library("ho2024_aspheric6").to(dev),
                  wavelength=p["psf_wavelength_nm"] * nm, airy_wavelength=p["airy_wavelength_nm"] * nm,
                  apertures=[a * mm for a in p["apertures_mm"]], fields=[f * deg for f in p["fields_deg"]],
                  psf_grid=Grid(p["psf_n"], p["psf_pitch_um"] * um), n_side=p["n_side"],

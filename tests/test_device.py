@@ -150,6 +150,12 @@ def test_ho2024_ray_and_wave_psfs_of_a_lens_with_learnt_curvatures():
         on_device(curv.grad)
         moved = lens0.to(dev)
         assert moved.device == dev and lens0.device == torch.device("cpu")
+        import yaml
+        from pathlib import Path
+        import papers.ho2024 as H
+        p = yaml.safe_load((Path(__file__).resolve().parents[1] / "params" / "ho2024" / "tiny.yaml").read_text())
+        S = H.setup(p, device=dev)  # the chapter's lenses, on its device
+        assert {S.cooke.device, S.singlet.device, S.asph.device} == {dev}
         on_device(ol.psf.pupil_psf(ol.psf.pupil_rays(moved, wl, 0.0, n_side=32, convention="paraxial", radius=a),
                                    ol.Grid(17, 0.5e-6)))
 

@@ -79,16 +79,16 @@ params = dict(scale=scale, seed=seed, device=device, cooke_scale=cooke_scale, ps
               singlet_pitch_um=singlet_pitch_um, singlet_n_side=singlet_n_side, limit_radii_mm=limit_radii_mm,
               pixel_sizes_um=pixel_sizes_um, pixel_psf_n=pixel_psf_n, timing_n_side=timing_n_side,
               timing_psf_n=timing_psf_n, timing_repeats=timing_repeats, asph_hfov_deg=asph_hfov_deg)
-S = H.setup(params)
-results = ol.Results("ho2024", scale, seed, device="cpu")  # the PSF work below runs on the CPU (float64)
+S = H.setup(params, device=dev)  # the lenses make their rays (float64) on `device`
+results = ol.Results("ho2024", scale, seed, device=str(dev))
 plt.rcParams.update({"figure.dpi": 90, "font.size": 9})
 print(f"scale {scale}: PSF windows {psf_n}^2 at {psf_pitch_um} um (paper 257^2 at 0.3125 um), "
-      f"{n_side} rays across the pupil (paper 29,701 rays); device for training sections: {dev}")
+      f"{n_side} rays across the pupil (paper 29,701 rays); device {dev}")
 
 # %% [markdown]
-# A note on the device: the ray models build their bundles on the CPU in float64 (a path length millions of
-# wavelengths long needs it), and the PSF studies of this part are small, so they run there. The `device`
-# parameter is kept for the training sections still to come.
+# A note on the device: the ray models work in float64 (a path length millions of wavelengths long needs
+# it), on `device` like everything else: the lenses make their rays there. The book's numbers are from the
+# CPU.
 #
 # ## The plan
 #
@@ -373,7 +373,7 @@ for px in S.pixel_sizes:
 
 # %% tags=["nbval-ignore-output"]
 base = S.cooke
-curv = torch.tensor([float(s.c) for s in base.surfaces], dtype=torch.float64, requires_grad=True)
+curv = torch.tensor([float(s.c) for s in base.surfaces], dtype=torch.float64, device=dev, requires_grad=True)
 lens_t = ol.rays.SequentialLens([ol.rays.Surface(s.z, s.semi_diameter, curv[j], s.k, s.coeffs, s.stop)
                                  for j, s in enumerate(base.surfaces)], [m.name for m in base.materials], base.sensor_z)
 ang_t = 10 * ol.deg
