@@ -88,10 +88,7 @@ def download(url: str, dest: Path, sha256: Optional[str] = None, timeout: float 
         if sha256 and h.hexdigest() != sha256:
             raise DataFormatError(f"checksum mismatch for {url}: got {h.hexdigest()}, expected {sha256}")
         if fingerprint:
-            try:
-                check_fingerprint(tmp, fingerprint)
-            except DataFormatError as e:
-                raise DataFormatError(f"fingerprint mismatch for {url}: {str(e).split(': ', 1)[1]}") from None
+            check_fingerprint(tmp, fingerprint, name=f"fingerprint mismatch for {url}")
         os.replace(tmp, dest)
     finally:
         if os.path.exists(tmp):
@@ -321,17 +318,17 @@ def image_fingerprint(source, name: Optional[str] = None) -> str:
     return f"{w}x{h}:" + np.round(blocks).astype(np.uint8).tobytes().hex()
 
 
-def check_fingerprint(path, expected: str, tolerance: int = FINGERPRINT_TOLERANCE) -> None:
-    """Raise :class:`DataFormatError` naming ``path`` unless its :func:`image_fingerprint` has ``expected``'s size
-    and every block mean within ``tolerance`` levels of it."""
-    got = image_fingerprint(path)
+def check_fingerprint(path, expected: str, tolerance: int = FINGERPRINT_TOLERANCE, name: Optional[str] = None) -> None:
+    """Raise :class:`DataFormatError` naming ``name`` (default ``path``) unless the image's :func:`image_fingerprint`
+    has ``expected``'s size and every block mean within ``tolerance`` levels of it."""
+    got = image_fingerprint(path, name)
     size_g, hex_g = got.split(":")
     size_e, hex_e = expected.split(":")
     diff = np.abs(np.frombuffer(bytes.fromhex(hex_g), np.uint8).astype(int)
                   - np.frombuffer(bytes.fromhex(hex_e), np.uint8).astype(int)).max()
     if size_g != size_e or diff > tolerance:
-        raise DataFormatError(f"{path}: not the pinned photograph (size {size_g}, expected {size_e}; largest block "
-                              f"difference {diff} levels, allowed {tolerance})")
+        raise DataFormatError(f"{name or path}: not the pinned photograph (size {size_g}, expected {size_e}; largest "
+                              f"block difference {diff} levels, allowed {tolerance})")
 
 
 PINS_DIR = Path(__file__).resolve().parent / "pins"

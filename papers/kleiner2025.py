@@ -302,7 +302,9 @@ def evaluate_sr(net: nn.Module, inputs: torch.Tensor, objects: torch.Tensor, set
     res = {"psnr": 0.0, "ssim": 0.0, "psnr_in": 0.0, "ssim_in": 0.0}
     e_out = e_in = 0.0
     n = inputs.shape[0]
-    step = _metric_step(batch, convention)
+    _check_convention(convention)
+    # the authors' PSNR is per test batch: evaluate whole test batches at a time
+    step = max(AUTHORS_TEST_BATCH, batch // AUTHORS_TEST_BATCH * AUTHORS_TEST_BATCH) if convention == "authors" else batch
     for s in range(0, n, step):
         u = inputs[s:s + step] * math.sqrt(p)
         out = net(u)
@@ -335,12 +337,9 @@ METRIC_CONVENTIONS = ("authors", "per_image")
 AUTHORS_TEST_BATCH = 10
 
 
-def _metric_step(batch: int, convention: str) -> int:
+def _check_convention(convention: str) -> None:
     if convention not in METRIC_CONVENTIONS:
         raise ValueError(f"convention must be one of {METRIC_CONVENTIONS}, got {convention!r}")
-    if convention == "authors":  # whole metric batches per evaluation chunk
-        return max(AUTHORS_TEST_BATCH, batch // AUTHORS_TEST_BATCH * AUTHORS_TEST_BATCH)
-    return batch
 
 
 def _psnr_count(n: int, convention: str) -> int:
@@ -370,7 +369,7 @@ def linear_psnr_curve(objects: torch.Tensor, setup: AOSRSetup, k_max: Optional[i
     """PSNR of NA-limited coherent images against the objects for disc radii (k + frac) / (N d), k = 1..k_max,
     where frac is the fractional part of the input disc's radius in samples (so k = k_input reproduces the
     input exactly). Returns (cutoff widths 2 k / (N d) in 1/m, mean PSNR in dB, averaged in ``convention``)."""
-    _metric_step(1, convention)
+    _check_convention(convention)
     df = 1.0 / setup.grid.extent[1]
     frac = setup.input_radius / df - math.floor(setup.input_radius / df)
     frac = frac if frac > 0 else 1.0
