@@ -77,7 +77,7 @@ class Results:
               threshold=None) -> None:
         """A statement tested on this run (``holds`` must be a bool). With ``value``, ``op`` and ``threshold``
         the comparison it rests on is recorded (and shown: "0.592 vs 0.462 (needs >)"), and ``holds`` must agree
-        with it; a claim made of several comparisons gives its deciding one, or none."""
+        with it. A claim made of several comparisons should use :meth:`check_all`, which records them all."""
         if any(c["id"] == id for c in self.claims):
             raise ValueError(f"duplicate claim id {id!r}")
         d = {"id": id, "text": text, "holds": bool(holds)}
@@ -101,6 +101,30 @@ class Results:
         v, t = _num(value), _num(threshold)
         holds = v is not None and t is not None and _OPS[op](v, t)
         self.claim(id, text, holds, note, v if v is not None else float("nan"), op, t if t is not None else float("nan"))
+
+    def check_all(self, id: str, text: str, parts, note: str = "") -> None:
+        """A claim made of several comparisons, all of which must hold. ``parts``: ``(label, value, op,
+        threshold)`` tuples (``op`` one of ``> >= < <=``). Every part is recorded; the claim's deciding
+        comparison is the first part that fails or, when all hold, the one closest to failing (smallest
+        margin relative to its threshold, absolute when the threshold is 0), and the scoreboard shows it
+        with its label."""
+        recs = []
+        for label, value, op, threshold in parts:
+            if op not in _OPS:
+                raise ValueError(f"check_all {id!r}, part {label!r}: op must be one of {sorted(_OPS)}, got {op!r}")
+            v, t = _num(value), _num(threshold)
+            if isinstance(v, bool) or isinstance(t, bool):
+                raise TypeError(f"check_all {id!r}, part {label!r}: compare numbers, not booleans")
+            ok = v is not None and t is not None and _OPS[op](v, t)
+            recs.append({"label": str(label), "value": v, "op": op, "threshold": t, "holds": ok})
+        if not recs:
+            raise ValueError(f"check_all {id!r}: no comparisons given")
+        failing = [r for r in recs if not r["holds"]]
+        deciding = failing[0] if failing else min(recs, key=_margin)
+        nan = float("nan")
+        self.claim(id, text, not failing, note, deciding["value"] if deciding["value"] is not None else nan,
+                   deciding["op"], deciding["threshold"] if deciding["threshold"] is not None else nan)
+        self.claims[-1].update(deciding=deciding["label"], parts=recs)
 
     def as_dict(self) -> Dict:
         import numpy
@@ -156,6 +180,13 @@ def _fmt(x) -> str:
     return f"{x:.4g}" if 1e-3 <= a < 1e5 else f"{x:.3e}"
 
 
+def _margin(part: Dict) -> float:
+    """How far a holding comparison is from failing, relative to its threshold (absolute when it is 0)."""
+    v, t = part["value"], part["threshold"]
+    gap = v - t if part["op"] in (">", ">=") else t - v
+    return gap / abs(t) if t != 0 else gap
+
+
 def verdict(item: Dict, claims: Optional[Dict[str, Dict]] = None):
     """(verdict, reason) for one item, from its number alone: reproduced (within its tolerance of the paper's),
     not reproduced (with the measured ratio to the paper, at the run's scale), or measured (no paper value).
@@ -180,10 +211,16 @@ def verdict(item: Dict, claims: Optional[Dict[str, Dict]] = None):
 
 
 def claim_evidence(c: Dict) -> str:
-    """A claim's deciding comparison as text, "0.592 vs 0.462 (needs >)", or "" when it records none."""
+    """A claim's deciding comparison as text, "0.592 vs 0.462 (needs >)", or "" when it records none; a claim
+    of several comparisons (:meth:`Results.check_all`) names the deciding one and how many there are."""
     if "op" not in c:
         return ""
-    return f"{_fmt(c.get('value'))} vs {_fmt(c.get('threshold'))} (needs {c['op']})"
+    text = f"{_fmt(c.get('value'))} vs {_fmt(c.get('threshold'))} (needs {c['op']})"
+    if "deciding" in c:
+        n = len(c.get("parts", ()))
+        which = "first failing" if not c["holds"] else "closest to failing"
+        text = f"{c['deciding']}: {text}; {which} of {n}"
+    return text
 
 
 def load_results(directory=None) -> List[Dict]:

@@ -51,6 +51,26 @@ def test_claims_carry_their_comparison_and_cannot_contradict_it():
         r.check("k6", "bad op", 1.0, "==", 1.0)
 
 
+def test_claim_of_several_comparisons_records_all_and_names_the_deciding_one():
+    r = report.Results("x", "tiny", 0)
+    # all hold: the deciding part is the one closest to failing relative to its threshold (0.5 % vs 40 %)
+    r.check_all("all", "three hold", [("zero", 1.005, "<", 1.01), ("ee", 0.5, ">", 0.1 / 0.3), ("abs", -0.1, "<", 0)])
+    c = r.claims[-1]
+    assert c["holds"] and c["deciding"] == "zero" and len(c["parts"]) == 3 and all(p["holds"] for p in c["parts"])
+    assert report.claim_evidence(c).startswith("zero: 1.005 vs 1.01 (needs <); closest to failing of 3")
+    # one fails (a NaN never holds): the claim fails and names the first failing part, not the closest
+    r.check_all("one_fails", "second fails", [("a", 2.0, ">", 1.0), ("b", float("nan"), "<", 1.0), ("c", 3.0, "<", 1.0)])
+    c = r.claims[-1]
+    assert not c["holds"] and c["deciding"] == "b" and [p["holds"] for p in c["parts"]] == [True, False, False]
+    assert "b: - vs 1 (needs <); first failing of 3" in report.claim_evidence(c)
+    with pytest.raises(ValueError, match="op must be"):
+        r.check_all("bad", "bad op", [("a", 1.0, "==", 1.0)])
+    with pytest.raises(TypeError, match="not booleans"):
+        r.check_all("bool", "a bool is no comparison", [("a", True, ">", 0)])
+    with pytest.raises(ValueError, match="no comparisons"):
+        r.check_all("empty", "nothing", [])
+
+
 def test_bad_inputs(tmp_path):
     r = report.Results("x", "tiny", 0)
     r.item("a", "a", 1.0)
