@@ -120,7 +120,9 @@ def fit(step_fn: Callable[[int], torch.Tensor], params_module: torch.nn.Module, 
     """Run ``n_steps`` of ``loss = step_fn(step); loss.backward(); optimizer.step()``.
 
     Args:
-        step_fn: computes the loss of step ``step`` (draw the batch inside, from ``generator``).
+        step_fn: computes the loss of step ``step`` (draw the batch inside, from ``generator``), or an iterable
+            of micro-batch losses (gradient accumulation): each is backpropagated as it comes, so a generator
+            holds one micro-batch's graph at a time; the step's gradient and recorded loss are their sums.
         params_module: the module whose ``state_dict`` is checkpointed (the model, or a ModuleList of parts).
         checkpoint: file path; if it exists the run resumes from it (model, optimiser, scheduler, step,
             history, RNG states, ``state``), and it is rewritten atomically every ``checkpoint_every`` steps and
@@ -181,12 +183,14 @@ def fit(step_fn: Callable[[int], torch.Tensor], params_module: torch.nn.Module, 
     step = start
     for step in bar:
         optimizer.zero_grad(set_to_none=True)
-        loss = step_fn(step)
-        loss.backward()
+        out = step_fn(step)
+        lv = 0.0
+        for loss in ((out,) if isinstance(out, torch.Tensor) else out):  # one loss, or micro-batch losses
+            loss.backward()  # gradients add up; a generator's graphs are freed one by one
+            lv += float(loss.detach())
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        lv = float(loss.detach())
         res.history.append(lv)
         res.steps_run += 1
         if progress and rank == 0 and (step % 10 == 0 or step == n_steps - 1):

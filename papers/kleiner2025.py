@@ -460,7 +460,8 @@ def prepare_poly_inputs(objects: torch.Tensor, setup: AOSRSetup, wavelengths, de
 # --- the chapter's set-ups, data and dry run -------------------------------------------------------------
 PARAMS = ("scale", "seed", "device", "obj_px", "pad", "pixel_um", "mask_px", "n_units", "kerr_weight", "radius_arg",
           "n_train", "n_test", "epochs", "batch", "lr", "lr_step_epochs", "gammas", "ir_max", "p_eval", "third_dataset",
-          "d2nn_spacing_mm", "classifier_epochs", "checkpoint_dir", "init", "ir_draw", "ir_epochs", "poly_epochs")
+          "d2nn_spacing_mm", "classifier_epochs", "checkpoint_dir", "init", "ir_draw", "ir_epochs", "poly_epochs",
+          "lr_step_unit", "data_order", "micro_batch", "standard_gamma")
 
 DATASETS = ("mnist", "fashion_mnist", "quickdraw", "imagenette_gray")
 LABELS = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "quickdraw": "Quick, Draw!",
@@ -488,6 +489,16 @@ def check(p: Dict):
         raise ValueError("third_dataset must be 'quickdraw' (the paper's) or 'imagenette_gray' (substitute)")
     for m in p["ir_max"]:
         ir_intensities(m)
+    if p["lr_step_unit"] not in ("epoch", "step"):
+        raise ValueError(f"lr_step_unit must be 'epoch' or 'step', got {p['lr_step_unit']!r}")
+    if p["data_order"] not in ("shuffle", "fixed"):
+        raise ValueError(f"data_order must be 'shuffle' or 'fixed', got {p['data_order']!r}")
+    mb = p["micro_batch"]
+    if isinstance(mb, bool) or not isinstance(mb, int) or mb < 0 or (mb and p["batch"] % mb):
+        raise ValueError(f"micro_batch must be 0 (none) or a positive integer dividing batch ({p['batch']}), got {mb!r}")
+    g0 = p["standard_gamma"]
+    if isinstance(g0, bool) or not isinstance(g0, (int, float)) or not math.isfinite(g0) or g0 < 0:
+        raise ValueError(f"standard_gamma must be a finite number >= 0, got {g0!r}")
 
 
 def setup(p: Dict, mask_px: int = None) -> "AOSRSetup":
@@ -538,7 +549,8 @@ def dry_run(p: Dict) -> Dict:
     fwd_bwd_ffts = 2 * 2 * p["n_units"]  # fft + ifft per unit, forward and backward
     per_step = budget.fft_flops((n, n), fwd_bwd_ffts * p["batch"])
     steps = p["epochs"] * max(1, p["n_train"] // p["batch"])
-    mem = budget.fft_bytes((n, n), torch.complex64, batch=p["batch"], temporaries=6 * p["n_units"])
+    mem = budget.fft_bytes((n, n), torch.complex64, batch=p["micro_batch"] or p["batch"],  # one graph at a time
+                           temporaries=6 * p["n_units"])
     nets = 3 + len(p["gammas"]) + 1 + len(p["ir_max"]) + 1 + 3
     ok_mask = p["mask_px"] <= n
     ok_cut = s.input_cutoff < s.network_cutoff

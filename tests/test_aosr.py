@@ -108,6 +108,16 @@ def test_unknown_parameter_and_bad_dataset():
         aosr.setup({**p, "n_unit": 3})
     with pytest.raises(ValueError, match="third_dataset"):
         aosr.setup({**p, "third_dataset": "doodles"})
+    # the training options that let `full` follow the authors' code: bad values are refused, not reinterpreted
+    for key, bad, msg in (("micro_batch", 7, "dividing batch"), ("micro_batch", -10, "positive integer"),
+                          ("micro_batch", 2.5, "positive integer"), ("micro_batch", True, "positive integer"),
+                          ("data_order", "random", "data_order"), ("lr_step_unit", "epochs", "lr_step_unit"),
+                          ("standard_gamma", float("nan"), "standard_gamma"), ("standard_gamma", -1e-6, "standard_gamma")):
+        with pytest.raises(ValueError, match=msg):
+            aosr.setup({**p, key: bad})
+    full = yaml.safe_load((Path(__file__).parents[1] / "params" / "kleiner2025" / "full.yaml").read_text())
+    aosr.setup(full)
+    assert (full["data_order"], full["batch"] // full["micro_batch"], full["standard_gamma"]) == ("fixed", 4, 1e-6)
 
 
 def test_every_intensity_robust_network_trains_up_to_its_own_maximum():

@@ -64,6 +64,34 @@ def test_time_budget_stops_early():
     assert 0 < r.steps_run < 10 ** 6 and r.runtime_s < 5
 
 
+def test_micro_batch_losses_sum_to_the_whole_batch_loss():
+    """A step function may return its micro-batches' losses (gradient accumulation, as the Kleiner et al. code):
+    the step then equals one on the sum of those losses (float64), and the history records the sum."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(40, 3, generator=g, dtype=torch.float64)
+    y = torch.randn(40, generator=g, dtype=torch.float64)
+
+    def run(micro):
+        torch.manual_seed(1)
+        model = torch.nn.Linear(3, 1).double()
+        opt = torch.optim.Adam(model.parameters(), lr=0.05)
+        part = lambda idx: ((model(x[idx]).squeeze(-1) - y[idx]) ** 2).mean()  # noqa: E731
+        chunks = torch.arange(40).split(10)
+
+        def step(i):
+            if micro:
+                return (part(c) for c in chunks)  # a generator: one graph at a time
+            return sum(part(c) for c in chunks)
+
+        r = train.fit(step, model, opt, 5, progress=False)
+        return model, r.history
+
+    (m1, h1), (m2, h2) = run(False), run(True)
+    assert torch.allclose(m1.weight, m2.weight, rtol=1e-12, atol=0) and torch.allclose(m1.bias, m2.bias, rtol=1e-12, atol=0)
+    assert h2 == pytest.approx(h1, rel=1e-12)
+    assert h1[0] > 4 * 0.5  # four summed means, not one mean of a unit-variance target
+
+
 def test_shard_covers_range():
     parts = [list(train.shard(10, r, 3)) for r in range(3)]
     assert sum(parts, []) == list(range(10)) and [len(p) for p in parts] == [4, 3, 3]
