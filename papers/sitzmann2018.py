@@ -40,7 +40,7 @@ PARAMS = ("scale", "seed", "device", "n_grid", "pitch_um", "padding", "aperture_
           "lr_zernike", "fourier_fraction", "zernike_terms", "noise_min", "noise_max", "eval_noise", "height_tol_nm",
           "margin", "gamma_init", "cubic_waves", "focus_n_grid", "focus_sensor_mm", "focus_steps", "focus_lr",
           "focus_reg", "sr_scales", "sr_steps", "sr_patch", "sr_batch", "sr_width", "sr_lr", "train_photos",
-          "eval_photos", "eval_patch", "checkpoint_dir")
+          "eval_photos", "eval_patch", "checkpoint_dir", "zernike_lr_candidates", "n_val_photos")
 
 MATERIAL_DOE = "fused silica"     # experiments 1 and 3 (the authors' n = 1.4648/1.4599/1.4568)
 MATERIAL_REFRACTIVE = "PMMA"      # experiment 2 (the authors' PMMA-like n = 1.499/1.493/1.488)
@@ -55,6 +55,15 @@ def check(p: Dict):
         raise ValueError(f"psf_px {p['psf_px']} must be smaller than the patches and margin >= psf_px / 4")
     if p["patch"] % 3:
         raise ValueError(f"patch {p['patch']} must be divisible by 3 (three depth bands)")
+    cands = p["zernike_lr_candidates"]
+    if not isinstance(cands, (list, tuple)) or any(isinstance(c, bool) or not isinstance(c, (int, float))
+                                                   or not math.isfinite(c) or c <= 0 for c in cands):
+        raise ValueError(f"zernike_lr_candidates must be a list of positive learning rates (or []), got {cands!r}")
+    nv = p["n_val_photos"]
+    if isinstance(nv, bool) or not isinstance(nv, int) or nv < 0:
+        raise ValueError(f"n_val_photos must be an integer >= 0, got {nv!r}")
+    if cands and not nv:
+        raise ValueError("zernike_lr_candidates are chosen between on held-out training photos: set n_val_photos > 0")
 
 
 @dataclass
@@ -183,11 +192,28 @@ def make_optimizer(p: Dict, model: nn.Module, kind: str):
     return torch.optim.Adadelta(model.parameters(), lr=lr)
 
 
-def train_crops(p: Dict, generator) -> torch.Tensor:
-    """Random training crops (n, 3, patch, patch) from the photo folder ``train_photos`` (the authors used
-    INRIA Holidays; here the Wikimedia photos of the local mirror)."""
+def training_photos(p: Dict):
+    """The photos of ``train_photos`` (the authors used INRIA Holidays; tiny: the Wikimedia photos of the local
+    mirror), split into (training, validation): the last ``n_val_photos`` are held out, never trained on."""
     paths = data.photo_paths(p["train_photos"])
-    return data.random_crops(paths, p["patch"], p["n_train_crops"], generator)
+    nv = p["n_val_photos"]
+    if nv >= len(paths):
+        raise ValueError(f"n_val_photos {nv} leaves none of the {len(paths)} {p['train_photos']} photos to train on")
+    return (paths[:-nv], paths[-nv:]) if nv else (paths, [])
+
+
+def train_crops(p: Dict, generator) -> torch.Tensor:
+    """Random training crops (n, 3, patch, patch) from the training part of ``train_photos``."""
+    return data.random_crops(training_photos(p)[0], p["patch"], p["n_train_crops"], generator)
+
+
+def validation_crops(p: Dict, generator) -> torch.Tensor:
+    """Crops (n_eval, 3, eval_patch, eval_patch) of the held-out training photos, for choosing hyper-parameters
+    without looking at the test photos."""
+    held_out = training_photos(p)[1]
+    if not held_out:
+        raise ValueError("no validation photos: set n_val_photos > 0")
+    return data.random_crops(held_out, p["eval_patch"], p["n_eval"], generator)
 
 
 def eval_crops(p: Dict, generator) -> torch.Tensor:

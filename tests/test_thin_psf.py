@@ -120,3 +120,27 @@ def test_authors_full_scale_padding_is_refused_and_the_full_set_is_not():
     d = E.dry_run({**full, "padding": 1.5})
     assert not d["all_required_valid"] and "drop" in d["note"]
     assert E.dry_run(full)["all_required_valid"]
+
+
+def test_learning_rate_candidates_are_chosen_on_held_out_training_photos(tmp_path, monkeypatch):
+    """Experiment 2's learning rate is chosen on photos split off the training folder: the two parts never share a
+    photo, the test photos are not among them, and a sweep without held-out photos is refused before training."""
+    import yaml
+    from pathlib import Path
+    from optlib import data
+    p = yaml.safe_load((Path(__file__).parents[1] / "params" / "sitzmann2018" / "tiny.yaml").read_text())
+    fake = [tmp_path / f"{i:03d}.jpg" for i in range(12)]
+    monkeypatch.setattr(data, "photo_paths", lambda name: list(fake))
+    tr, va = E.training_photos(p)
+    assert len(va) == p["n_val_photos"] > 0 and not set(tr) & set(va) and tr + va == fake
+    assert E.training_photos({**p, "n_val_photos": 0}) == (fake, [])
+    with pytest.raises(ValueError, match="leaves none"):
+        E.training_photos({**p, "n_val_photos": 12})
+    with pytest.raises(ValueError, match="n_val_photos > 0"):
+        E.check({**p, "n_val_photos": 0})
+    for bad in ([0.01, -0.1], [float("nan")], 0.02, [True]):
+        with pytest.raises(ValueError, match="zernike_lr_candidates"):
+            E.check({**p, "zernike_lr_candidates": bad})
+    full = yaml.safe_load((Path(__file__).parents[1] / "params" / "sitzmann2018" / "full.yaml").read_text())
+    E.check(full)
+    assert full["zernike_lr_candidates"] == [] and full["train_photos"] != full["eval_photos"]
