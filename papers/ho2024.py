@@ -17,6 +17,7 @@ from typing import Dict, List
 
 import torch
 
+from optlib import budget
 from optlib.grid import Grid
 from optlib.psf import pupil_psf, pupil_rays
 from optlib.psf.pupil import direction_grid, sub_samples
@@ -29,12 +30,17 @@ from . import check_names
 PARAMS = ("scale", "seed", "device", "cooke_scale", "psf_wavelength_nm", "airy_wavelength_nm", "apertures_mm",
           "fields_deg", "psf_n", "psf_pitch_um", "n_side", "singlet_beam_mm", "singlet_psf_n", "singlet_pitch_um",
           "singlet_n_side", "limit_radii_mm", "pixel_sizes_um", "pixel_psf_n", "timing_n_side", "timing_psf_n",
-          "timing_repeats", "asph_hfov_deg")
+          "timing_repeats", "asph_hfov_deg", "render_n", "render_field_deg", "render_psf_n", "map_ref_n", "map_n",
+          "map_n_side", "n_render_train", "n_render_test", "render_noise", "recon_steps", "recon_patch",
+          "recon_batch", "recon_width", "recon_lr", "e2e_cases", "e2e_fields_deg", "e2e_psf_n", "e2e_n_side",
+          "e2e_steps", "e2e_lr_lens", "e2e_lr_net", "e2e_lr_gamma", "e2e_patch", "e2e_batch", "e2e_noise", "e2e_n_test")
 
 #: measured on the machines of this project (2 cores, torch 2.13.0+cpu; README "Measured"): the Huygens sum's
 #: ray x sub-sample rate and the tracer's forward rate, used by the dry run's time estimates
 HUYGENS_RATE_CPU = 17e6      # ray-pixel terms per second
 TRACE_RATE_CPU = 3.5e6       # rays per second through a lens of a few surfaces, float64
+PSF_OVERHEAD_CPU = 0.02      # s per pupil PSF beyond its rays and DFT (chief ray, window): 162 map PSFs in 4 s at tiny
+E2E_PSF_CPU = 0.04           # s per differentiable PSF in training, forward + backward (64^2 rays, 49^2 px at tiny)
 
 
 @dataclass
@@ -62,8 +68,18 @@ def check(p: Dict) -> None:
     for key in ("apertures_mm", "fields_deg", "limit_radii_mm", "pixel_sizes_um"):
         if not p[key] or any((not math.isfinite(v)) or v < 0 for v in p[key]):
             raise ValueError(f"ho2024: {key} must be a non-empty list of finite, non-negative numbers, got {p[key]!r}")
-    if p["psf_n"] % 2 == 0 or p["singlet_psf_n"] % 2 == 0:
-        raise ValueError("ho2024: psf_n and singlet_psf_n must be odd (a sample on the chief ray)")
+    if p["psf_n"] % 2 == 0 or p["singlet_psf_n"] % 2 == 0 or p["render_psf_n"] % 2 == 0:
+        raise ValueError("ho2024: psf_n, singlet_psf_n and render_psf_n must be odd (a sample on the chief ray)")
+    for n in p["map_n"]:
+        nested_indices(p["map_ref_n"], n)  # every N_T grid must be a subset of the reference grid
+    if not p["e2e_cases"] or any(len(c) != 2 or min(c) <= 0 for c in p["e2e_cases"]):
+        raise ValueError(f"ho2024: e2e_cases must be a non-empty list of [aperture radius mm, pixel um] pairs, got "
+                         f"{p['e2e_cases']!r}")
+    if 2 * (p["e2e_psf_n"] // 2) >= p["e2e_patch"]:
+        raise ValueError(f"ho2024: the e2e PSF window ({p['e2e_psf_n']} um at 1 um pixels) must be smaller than "
+                         f"e2e_patch ({p['e2e_patch']})")
+    if not 0 < p["render_field_deg"] < 90:
+        raise ValueError(f"ho2024: render_field_deg must be in (0, 90), got {p['render_field_deg']!r}")
 
 
 def setup(p: Dict, device=None) -> Setup:
@@ -79,6 +95,33 @@ def setup(p: Dict, device=None) -> Setup:
                  singlet_beam=p["singlet_beam_mm"] * mm, singlet_grid=Grid(p["singlet_psf_n"], p["singlet_pitch_um"] * um),
                  singlet_n_side=p["singlet_n_side"], limit_radii=[r * mm for r in p["limit_radii_mm"]],
                  pixel_sizes=[s * um for s in p["pixel_sizes_um"]], pixel_psf_n=p["pixel_psf_n"])
+
+
+def nested_indices(n_ref: int, n: int) -> List[int]:
+    """Rows (or columns) of an ``n_ref``-point PSF grid that form an evenly spaced ``n``-point grid over the same
+    field: ``n = 1`` is the centre (``n_ref`` odd). Raises ``ValueError`` unless the ``n`` grid is a subset of
+    the reference grid ((n_ref - 1) divisible by (n - 1)), so that every N_T map reuses the reference PSFs."""
+    if n < 1 or n > n_ref or (n == 1 and n_ref % 2 == 0) or (n > 1 and (n_ref - 1) % (n - 1)):
+        raise ValueError(f"ho2024: a {n}x{n} PSF grid is not a subset of the {n_ref}x{n_ref} reference grid; use n with "
+                         f"(n_ref - 1) divisible by (n - 1), or n = 1 with an odd n_ref")
+    return [(n_ref - 1) // 2] if n == 1 else list(range(0, n_ref, (n_ref - 1) // (n - 1)))
+
+
+def render_fields(n: int, corner_field: float):
+    """Field angles (n x n nested lists of (theta_x, theta_y), rad) of PSF centres evenly spaced in paraxial
+    image height over a square image whose corners are at field ``corner_field`` (rad): tan(theta) per axis
+    runs over +-tan(corner_field) / sqrt(2). Row i runs along +y."""
+    t = math.tan(corner_field) / math.sqrt(2)
+    u = [(-1 + 2 * i / (n - 1)) * t if n > 1 else 0.0 for i in range(n)]
+    return [[(math.atan(u[j]), math.atan(u[i])) for j in range(n)] for i in range(n)]
+
+
+def render_pitch(lens: SequentialLens, wavelength: float, corner_field: float, n_px: int) -> float:
+    """Pixel pitch (m) at which ``n_px`` pixels, first to last, span the image of :func:`render_fields`'s square:
+    twice the chief ray's image height at the edge field over (n_px - 1)."""
+    edge = math.atan(math.tan(corner_field) / math.sqrt(2))
+    y, _ = lens.chief_hit(wavelength, edge, convention="paraxial")
+    return 2 * abs(float(y)) / (n_px - 1)
 
 
 def chief_ray_efl(lens: SequentialLens, wavelength: float, hfov: float) -> float:
@@ -141,6 +184,39 @@ def dry_run(p: Dict) -> Dict:
         nbytes = 16 * (ns * fine * 2 + fine * fine)  # the two DFT factor matrices and the output, complex128
         add(f"{name} pupil PSF, {math.degrees(field):g} deg, a = {a / mm:g} mm ({why})", ok, nbytes,
             rays / TRACE_RATE_CPU)
+    corner = p["render_field_deg"] * deg
+    ax = math.atan(math.tan(corner) / math.sqrt(2))
+    for name, lens, a in (("Cooke", s.cooke, min(s.apertures)), ("singlet", s.singlet, s.singlet_beam)):
+        ns, n_ref = p["map_n_side"], p["map_ref_n"]
+        pitch = render_pitch(lens, s.wavelength, corner, p["render_n"])
+        g = Grid(p["render_psf_n"], pitch)
+        try:  # the corner PSF of the reference map: the steepest wavefront and the widest pattern
+            pr = pupil_rays(lens, s.wavelength, (ax, ax), n_side=ns, convention="paraxial", radius=a)
+            pupil_psf(pr, pr.window(g))
+            _, sx, _, sy = direction_grid(pr)
+            q = sub_samples(g, pr, sx, sy, None)
+            ok, why = True, f"pitch {pitch / um:.1f} um, {q}x{q} sub-samples"
+        except (SamplingError, ValueError) as e:
+            ok, why, q = False, str(e)[:120], 1
+        fine = g.shape[0] * q  # the matrix DFT: (fine x ns)(ns x ns)(ns x fine), complex (4 real products each)
+        dft = 4 * (budget.matmul_flops(fine, ns, ns) + budget.matmul_flops(fine, ns, fine)) / budget.CPU_MATMUL_FLOPS
+        add(f"Table 2: {name} reference map, {n_ref}x{n_ref} PSFs of {p['render_psf_n']}^2 px, corner "
+            f"{p['render_field_deg']:g} deg ({why})", ok, 8 * n_ref ** 2 * p["render_psf_n"] ** 2,
+            n_ref ** 2 * (math.pi / 4 * ns ** 2 / TRACE_RATE_CPU + dft + PSF_OVERHEAD_CPU))
+    field = max(p["e2e_fields_deg"]) * deg
+    for a_mm, px_um in p["e2e_cases"]:  # the training PSFs' sampling at the largest field, before any step
+        ns = p["e2e_n_side"]
+        n_px = max(9, int(math.ceil(p["e2e_psf_n"] / px_um)) | 1)
+        try:
+            pr = pupil_rays(s.cooke, s.wavelength, field, n_side=ns, convention="paraxial", radius=a_mm * mm)
+            pupil_psf(pr, pr.window(Grid(n_px, px_um * um)))
+            ok, why = True, f"{n_px}^2 px"
+        except (SamplingError, ValueError) as e:
+            ok, why = False, str(e)[:120]
+        per_psf = E2E_PSF_CPU * (ns / 64) ** 2
+        add(f"Table 1: a = {a_mm:g} mm, {px_um:g} um, {p['e2e_steps']} steps x 3 systems x "
+            f"{len(p['e2e_fields_deg'])} fields ({why})", ok, 16 * (ns * n_px * 2 + n_px ** 2) * len(p["e2e_fields_deg"]),
+            3 * p["e2e_steps"] * len(p["e2e_fields_deg"]) * per_psf)
     nt = p["timing_n_side"]
     terms = math.pi / 4 * nt ** 2 * p["timing_psf_n"] ** 2
     add(f"Fig. 9 timing: Huygens, {nt}^2 rays x {p['timing_psf_n']}^2 px, fwd+bwd x {p['timing_repeats']}", True,
@@ -150,7 +226,6 @@ def dry_run(p: Dict) -> Dict:
 
 
 def dry_run_report(d: Dict) -> str:
-    from optlib import budget
     lines = [f"{r['step'][:96]:<96} valid {str(r['valid']):<5} memory {budget.human_bytes(r['bytes']):>10}  "
              f"time ~{r['seconds']:.1f} s (2-core CPU rates)" for r in d["rows"]]
     lines.append(f"peak memory {budget.human_bytes(d['peak_bytes'])}, about {d['seconds']:.0f} s of counted work "

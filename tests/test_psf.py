@@ -235,6 +235,18 @@ def test_spatially_varying_rendering():
     assert torch.allclose(out[5, inner], expect[5, inner], atol=1e-9)
     patch = render_varying(ramp, delta, "patch")
     assert torch.allclose(patch[5, 2:20], ramp[5, 2:20]) and torch.allclose(patch[5, 30:48], ramp[5, 30:48] - 1)
+    # the frequency-domain sum equals the sum of the n_y n_x convolutions, in any chunking, with per-channel PSFs
+    img3 = torch.rand(2, 3, 24, 30, dtype=torch.float64)
+    psfs = torch.rand(3, 2, 3, 5, 5, dtype=torch.float64)
+    w = field_weights((24, 30), (3, 2), "interp", torch.float64)
+    direct = sum(fftconv2d(img3 * w[i, j], psfs[i, j]) for i in range(3) for j in range(2))
+    for chunk in (1, 4, 16):
+        assert torch.allclose(render_varying(img3, psfs, chunk=chunk), direct, atol=1e-12)
+    small_i = torch.rand(1, 9, 11, dtype=torch.float64, requires_grad=True)
+    small_p = torch.rand(2, 2, 3, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, b: render_varying(a, b, chunk=3), (small_i, small_p))
+    with pytest.raises(ValueError, match="chunk"):
+        render_varying(img3, psfs, chunk=0)
 
 
 def test_a_doe_grating_shifts_the_psf_by_the_diffraction_angle_in_the_wave_and_ray_models():

@@ -312,3 +312,39 @@ def test_a_scaled_lens_scales_its_focal_length_and_real_focus_and_keeps_its_f_nu
     assert float(moved.sensor_z) == 35e-3 and float(library("singlet").sensor_z) == pytest.approx(33e-3)
     with pytest.raises(ValueError, match="factor"):
         library("singlet").scaled(0.0)
+
+
+def test_ho2024_psf_maps_nest_and_span_the_image():
+    """Table 2's N_T maps are subsets of the reference map (so they differ only in how many PSFs they keep), their
+    field points are evenly spaced in paraxial image height, and the pixel pitch puts the edge field's chief ray
+    on the first and last pixel; a grid that does not nest is refused."""
+    import papers.ho2024 as H
+    assert H.nested_indices(9, 1) == [4] and H.nested_indices(9, 3) == [0, 4, 8] and H.nested_indices(33, 5) == [0, 8, 16, 24, 32]
+    for n_ref, n in ((9, 4), (8, 1), (31, 5), (9, 10), (9, 0)):
+        with pytest.raises(ValueError, match="not a subset"):
+            H.nested_indices(n_ref, n)
+    corner = math.radians(20)
+    f = H.render_fields(5, corner)
+    tx = [math.tan(f[0][j][0]) for j in range(5)]
+    assert tx == pytest.approx([t * math.tan(corner) / math.sqrt(2) for t in (-1, -0.5, 0, 0.5, 1)], abs=1e-15)
+    assert all(f[i][j][1] == f[i][0][1] for i in range(5) for j in range(5))  # rows run along y
+    assert math.degrees(math.atan(math.hypot(math.tan(f[0][0][0]), math.tan(f[0][0][1])))) == pytest.approx(20)
+    lens = library("cooke_triplet").scaled(0.1)
+    wl = 532e-9
+    pitch = H.render_pitch(lens, wl, corner, 193)
+    y, _ = lens.chief_hit(wl, f[4][2][1], convention="paraxial")
+    assert 96 * pitch == pytest.approx(abs(float(y)), rel=1e-12)  # the edge field lands on the last pixel
+
+
+def test_ho2024_training_cases_are_checked_before_anything_runs():
+    import yaml
+    from pathlib import Path
+    import papers.ho2024 as H
+    p = yaml.safe_load((Path(__file__).parents[1] / "params" / "ho2024" / "tiny.yaml").read_text())
+    for bad in ([], [[0.1]], [[0.1, 0]], [[-0.1, 1]]):
+        with pytest.raises(ValueError, match="e2e_cases"):
+            H.check({**p, "e2e_cases": bad})
+    with pytest.raises(ValueError, match="smaller than e2e_patch"):
+        H.check({**p, "e2e_psf_n": 2 * p["e2e_patch"]})
+    with pytest.raises(ValueError, match="not a subset"):
+        H.check({**p, "map_n": [1, 4]})

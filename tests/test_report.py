@@ -138,3 +138,15 @@ def test_seed_table_puts_every_claim_beside_its_other_seeds(tmp_path):
     assert "### foundations (tiny)" in out and "(full)" not in out
     assert "| `beats` | holds (0.6 vs 0.5) | **fails** (0.4 vs 0.5) | holds (0.7 vs 0.5) | 2/3 |" in out
     assert "| `trend` | holds | holds | - | 2/3 |" in out
+
+
+def test_render_benchmark_script_runs_quick(tmp_path):
+    import importlib.util
+    from pathlib import Path
+    spec = importlib.util.spec_from_file_location("bench_render", Path(__file__).parents[1] / "benchmarks" / "bench_render.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = bench.main(["--quick", "--json", str(tmp_path / "r.json")])
+    assert [r["n_t"] for r in out["render"]] == [4, 9]
+    assert all(r["forward_s"] > 0 and r["floor_s"] > 0 and r["forward_backward_over_floor"] > 0 for r in out["render"])
+    assert out["singlet"][0]["forward_s"] > 0 and out["singlet"][0]["forward_backward_s"] > 0

@@ -24,10 +24,11 @@
 #
 # **In this chapter so far:** the lenses and Tables 4/5 (both focal-length definitions), the PSFs of
 # Figs. 1-2 over the field, the wavefronts of Fig. 3, wave vs ray PSFs and the diffraction and geometric
-# limits of Figs. 4-5 (with the Airy check), the pixel-size study of Fig. 6 and the timing of Fig. 9.
-# **Not yet here** (listed on the scoreboard as not reproduced, no measurement): the end-to-end training of
-# Table 1 and Figs. 10-12, the interpolated spatially varying rendering of Table 2 and Figs. 7-8, the
-# classification of Table 3 and Fig. 13, and the freeform surfaces of Figs. 14-15.
+# limits of Figs. 4-5 (with the Airy check), the pixel-size study of Fig. 6, the timing of Fig. 9, and the
+# spatially varying rendering from N_T interpolated PSFs of Figs. 7-8 and Table 2 (with a fixed lens).
+# The end-to-end training of Table 1 and Figs. 10-12 (ray- against wave-trained lenses) closes it. **Not yet
+# here** (listed on the scoreboard as not reproduced, no measurement): the classification of Table 3 and
+# Fig. 13, and the freeform surfaces of Figs. 14-15.
 #
 # Every PSF below is a short composition of public parts, shown in the cell that makes it:
 # `lens.pupil_bundle` (which rays fill the pupil) → `lens.trace` → `ol.psf.pupil_rays` (the rays on the
@@ -58,6 +59,32 @@ timing_n_side = 64
 timing_psf_n = 65
 timing_repeats = 5
 asph_hfov_deg = 40
+render_n = 384
+render_field_deg = 20
+render_psf_n = 17
+map_ref_n = 9
+map_n = [1, 3, 5]
+map_n_side = 160
+n_render_train = 24
+n_render_test = 6
+render_noise = 0.01
+recon_steps = 300
+recon_patch = 64
+recon_batch = 4
+recon_width = 16
+recon_lr = 0.002
+e2e_cases = [[0.1, 1], [0.3, 1], [0.1, 5]]
+e2e_fields_deg = [0, 10]
+e2e_psf_n = 49
+e2e_n_side = 64
+e2e_steps = 200
+e2e_lr_lens = 0.005
+e2e_lr_net = 0.002
+e2e_lr_gamma = 0.05
+e2e_patch = 128
+e2e_batch = 4
+e2e_noise = 0.01
+e2e_n_test = 6
 
 # %%
 import math
@@ -73,12 +100,7 @@ import papers.ho2024 as H
 
 dev = ol.train.use_device(device)  # 2 intra-op threads on a CPU
 ol.train.seed_everything(seed)
-params = dict(scale=scale, seed=seed, device=device, cooke_scale=cooke_scale, psf_wavelength_nm=psf_wavelength_nm,
-              airy_wavelength_nm=airy_wavelength_nm, apertures_mm=apertures_mm, fields_deg=fields_deg, psf_n=psf_n,
-              psf_pitch_um=psf_pitch_um, n_side=n_side, singlet_beam_mm=singlet_beam_mm, singlet_psf_n=singlet_psf_n,
-              singlet_pitch_um=singlet_pitch_um, singlet_n_side=singlet_n_side, limit_radii_mm=limit_radii_mm,
-              pixel_sizes_um=pixel_sizes_um, pixel_psf_n=pixel_psf_n, timing_n_side=timing_n_side,
-              timing_psf_n=timing_psf_n, timing_repeats=timing_repeats, asph_hfov_deg=asph_hfov_deg)
+params = {k: globals()[k] for k in H.PARAMS}  # the parameters cell, by name (one missing from it raises)
 S = H.setup(params, device=dev)  # the lenses make their rays (float64) on `device`
 results = ol.Results("ho2024", scale, seed, device=str(dev))
 plt.rcParams.update({"figure.dpi": 90, "font.size": 9})
@@ -409,17 +431,447 @@ results.check("fig9_wave_costs_more", "The wave model's backward pass costs more
               "(Huygens / ray backward time; the paper: about x4)", bwd_ratio, ">", 1.0)
 
 # %% [markdown]
-# ## Not yet reproduced
+# ## 7. Figs. 7-8 and Table 2: spatially varying rendering from N_T interpolated PSFs
 #
-# The end-to-end sections need training loops that this chapter does not run yet; they are listed on the
-# scoreboard with the paper's numbers and no measurement of ours.
+# A lens's PSF changes over the field; a measurement is rendered from a grid of PSFs, each pixel blurred by the
+# bilinear blend of its four nearest (`ol.imaging.render_varying`: with hat weights $w_k$, the measurement is
+# $\sum_k (w_k I) * \mathrm{PSF}_k$). How many PSFs are enough? The paper: for the Cooke triplet nine already
+# render like 969; the singlet, whose off-axis PSFs change fast, needs many more, and a system trained on
+# nine-PSF renders is over-optimistic (Table 2: expected RMSE 0.069, reference 0.098).
+#
+# Here the image is a square of `render_n`² pixels whose corners lie at `render_field_deg`; the PSF centres are
+# evenly spaced in paraxial image height (each PSF centred on its chief ray, so distortion is left out, as in
+# the paper's renders). The reference map has `map_ref_n`² PSFs (81; the paper's reference is 969) and each
+# N_T map is a subset of it, so the maps differ only in how many PSFs they keep. The Cooke triplet at a = 0.1 mm
+# and the singlet with its 1.5 mm beam, 532 nm, grey photographs, read noise `render_noise`.
+
+# %% tags=["nbval-ignore-output"]
+corner = render_field_deg * ol.deg
+lenses2 = {"singlet": (S.singlet, S.singlet_beam), "Cooke x0.1": (S.cooke, a01)}
+maps, pitch2 = {}, {}
+t0 = time.time()
+for name, (lens, a) in lenses2.items():
+    pitch2[name] = H.render_pitch(lens, S.wavelength, corner, render_n)
+    m = ol.psf.psf_map(lens, S.wavelength, ol.Grid(render_psf_n, pitch2[name]), H.render_fields(map_ref_n, corner),
+                       n_side=map_n_side, convention="paraxial", radius=a, progress=True).float()
+    maps[name] = (m / m.sum(dim=(-2, -1), keepdim=True)).to(dev)  # each PSF of unit power in its window
+print(f"{2 * map_ref_n ** 2} PSFs in {time.time() - t0:.0f} s; pixel pitch: "
+      + ", ".join(f"{k} {v / ol.um:.1f} um" for k, v in pitch2.items()))
+
+
+def sub_map(name, n):
+    """The n x n map: a subset of the reference grid (n = 1: its centre PSF, the isoplanatic assumption)."""
+    idx = torch.tensor(H.nested_indices(map_ref_n, n), device=dev)
+    return maps[name][idx][:, idx]
+
+
+g_img = torch.Generator().manual_seed(seed + 7)
+grey = lambda x: x.mean(1, keepdim=True)  # noqa: E731
+train_img = grey(ol.data.random_crops(ol.data.photo_paths("wikimedia_photos"), render_n, n_render_train, g_img)).to(dev)
+test_img = grey(ol.data.random_crops(ol.data.photo_paths("kodak"), render_n, n_render_test, g_img)).to(dev)
+render = {(name, n): ol.imaging.render_varying(test_img, sub_map(name, n)) for name in maps
+          for n in list(map_n) + [map_ref_n]}
+
+# %% [markdown]
+# Fig. 7: the two lenses' PSFs at the centre, half way and the corner of the field, and a measurement. Fig. 8:
+# the singlet's measurement from N_T PSFs against the reference, and the difference (the same grey scale for
+# every N_T).
 
 # %%
-for id_, label, paper in (("table1_wave_rmse", "Table 1: wave-trained RMSE, a = 0.1 mm, 1 um", 0.106),
-                          ("table1_ray_rmse", "Table 1: ray-trained RMSE, a = 0.1 mm, 1 um", 0.148),
-                          ("table2_singlet_9", "Table 2: singlet, 9 PSFs, reference RMSE", 0.098),
-                          ("table3_wave_acc", "Table 3: wave-trained accuracy, a = 0.1 mm, 1 um (%)", 72.0)):
-    results.item(id_, label, None, paper, "", note="not yet run in this chapter (issue 12)")
+k_mid, k_end = (map_ref_n - 1) // 2, map_ref_n - 1
+fig, axes = plt.subplots(2, 4, figsize=(10, 5))
+for row, name in enumerate(maps):
+    for col, (i, j, lab) in enumerate(((k_mid, k_mid, "centre"), ((k_mid + k_end) // 2, (k_mid + k_end) // 2, "half"),
+                                       (k_end, k_end, "corner"))):
+        p = maps[name][i, j].cpu().numpy()
+        h = render_psf_n * pitch2[name] / 2 / ol.um
+        axes[row][col].imshow(np.sqrt(p / p.max()), cmap="inferno", origin="lower", extent=(-h, h, -h, h))
+        axes[row][col].set_title(f"{name}, {lab} of the field (um)", fontsize=8)
+    axes[row][3].imshow(render[(name, map_ref_n)][0, 0].cpu().numpy(), cmap="gray", vmin=0, vmax=1)
+    axes[row][3].set_title(f"{name}: measurement ({map_ref_n ** 2} PSFs)", fontsize=8)
+    axes[row][3].axis("off")
+fig.suptitle("Fig. 7: PSFs over the field (square root) and a rendered measurement")
+fig.tight_layout()
+plt.show()
+
+ns_show = list(map_n)
+fig, axes = plt.subplots(2, len(ns_show), figsize=(3 * len(ns_show), 6))
+ref = render[("singlet", map_ref_n)][0, 0].cpu()
+for col, n in enumerate(ns_show):
+    im = render[("singlet", n)][0, 0].cpu()
+    axes[0][col].imshow(im.numpy(), cmap="gray", vmin=0, vmax=1)
+    axes[0][col].set_title(f"singlet, N_T = {n * n}", fontsize=8)
+    axes[1][col].imshow((im - ref).numpy(), cmap="RdBu", vmin=-0.15, vmax=0.15)
+    axes[1][col].set_title(f"minus the {map_ref_n ** 2}-PSF reference (+-0.15)", fontsize=8)
+    for a_ in axes[:, col]:
+        a_.axis("off")
+fig.suptitle("Fig. 8: the singlet rendered from N_T interpolated PSFs")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The rendering error of each N_T, RMSE against the reference render over the test photographs (relative to the
+# reference's RMS), and the forward and backward time of one render on this CPU (median of 5, interleaved):
+
+# %% tags=["nbval-ignore-output"]
+interp_err, t_fwd, t_bwd = {}, {}, {}
+for name in maps:
+    ref = render[(name, map_ref_n)]
+    for n in map_n:
+        interp_err[(name, n)] = float(ol.metrics.rmse(render[(name, n)], ref) / ref.pow(2).mean().sqrt())
+one = test_img[:1]
+for _ in range(6):  # the first round warms up and is dropped
+    for n in list(map_n) + [map_ref_n]:
+        m_ = sub_map("singlet", n).clone().requires_grad_(True)
+        t_a = time.perf_counter(); y_ = ol.imaging.render_varying(one, m_); t_b = time.perf_counter()
+        y_.pow(2).sum().backward(); t_c = time.perf_counter()
+        t_fwd.setdefault(n, []).append(t_b - t_a); t_bwd.setdefault(n, []).append(t_c - t_b)
+t_fwd = {n: float(np.median(v[1:])) for n, v in t_fwd.items()}
+t_bwd = {n: float(np.median(v[1:])) for n, v in t_bwd.items()}
+print(f"{'N_T':>5} {'singlet error':>14} {'Cooke error':>12} {'forward (ms)':>13} {'backward (ms)':>14}")
+for n in map_n:
+    print(f"{n * n:>5} {interp_err[('singlet', n)]:>14.4f} {interp_err[('Cooke x0.1', n)]:>12.4f} "
+          f"{1e3 * t_fwd[n]:>13.1f} {1e3 * t_bwd[n]:>14.1f}")
+print(f"{map_ref_n ** 2:>5} {'(reference)':>27} {1e3 * t_fwd[map_ref_n]:>13.1f} {1e3 * t_bwd[map_ref_n]:>14.1f}")
+print("(the paper, singlet on a GPU at its own size: N_T = 9 2.21 s / 7.46 s, 969 113.55 s / 679.97 s)")
+
+# %% [markdown]
+# Table 2 proper: a reconstruction network (a small residual CNN, `ol.nn.SRNet` at scale 1) is trained on renders
+# from N_T PSFs of the training photographs (the lens is fixed here; the paper optimises lens and network
+# together), then tested on the test photographs rendered from the same N_T PSFs ("expected") and from the
+# reference map ("reference"). A system trained on too few PSFs expects a world that is not there.
+
+# %% tags=["nbval-ignore-output"]
+def train_recon(name, n):
+    """The reconstruction network for renders of lens ``name`` from the n x n map: Adam on random
+    ``recon_patch`` crops of the noisy training renders, MSE."""
+    torch.manual_seed(seed)
+    net = ol.nn.SRNet(1, channels=1, width=recon_width).to(dev)
+    g = torch.Generator().manual_seed(seed + 11)
+    meas = ol.imaging.render_varying(train_img, sub_map(name, n))
+    meas = meas + render_noise * ol.train.randn(meas.shape, meas, g)
+    opt = torch.optim.Adam(net.parameters(), lr=recon_lr)
+
+    def step(i):
+        idx = torch.randint(0, meas.shape[0], (recon_batch,), generator=g)
+        t_, l_ = (int(v) for v in torch.randint(0, render_n - recon_patch + 1, (2,), generator=g))
+        x, y = meas[idx, :, t_:t_ + recon_patch, l_:l_ + recon_patch], train_img[idx, :, t_:t_ + recon_patch, l_:l_ + recon_patch]
+        return torch.nn.functional.mse_loss(net(x), y)
+
+    ol.train.fit(step, net, opt, recon_steps, desc=f"{name}, N_T = {n * n}", generator=g,
+                 key=ol.train.run_key("table2", params, lens=name, n=n))
+    return net.eval()
+
+
+def recon_scores(net, measured):
+    """RMSE and SSIM (in place of LPIPS) of the network's output on noisy test renders, the PSF half-width cut."""
+    g = torch.Generator().manual_seed(seed + 13)
+    with torch.no_grad():
+        out = net(measured + render_noise * ol.train.randn(measured.shape, measured, g)).clamp(0, 1)
+    m = render_psf_n // 2 + 1
+    o, t = out[..., m:-m, m:-m], test_img[..., m:-m, m:-m]
+    return float(ol.metrics.rmse(o, t)), float(ol.metrics.ssim(o, t))
+
+
+t0 = time.time()
+table2 = {}
+for name in maps:
+    for n in map_n:
+        net = train_recon(name, n)
+        table2[(name, n)] = (recon_scores(net, render[(name, n)]), recon_scores(net, render[(name, map_ref_n)]))
+print(f"{2 * len(map_n)} networks trained and tested in {time.time() - t0:.0f} s")
+PAPER_T2 = {("singlet", 9): (0.069, 0.098), ("singlet", 25): (0.077, 0.082), ("singlet", 81): (0.079, 0.082),
+            ("Cooke x0.1", 9): (0.106, 0.106), ("Cooke x0.1", 25): (0.101, 0.101), ("Cooke x0.1", 81): (0.101, 0.101)}
+print(f"{'lens':<11}{'N_T':>5}  {'expected RMSE / SSIM':>21}  {'reference RMSE / SSIM':>22}  {'gap':>7}  paper RMSE exp. / ref.")
+for (name, n), ((e_r, e_s), (r_r, r_s)) in table2.items():
+    pap = PAPER_T2.get((name, n * n))
+    print(f"{name:<11}{n * n:>5}  {e_r:>12.4f} / {e_s:.3f}  {r_r:>13.4f} / {r_s:.3f}  {r_r - e_r:>7.4f}  "
+          + (f"{pap[0]:.3f} / {pap[1]:.3f}" if pap else "-"))
+
+# %%
+n9 = 3 if 3 in map_n else map_n[min(1, len(map_n) - 1)]
+gap = {name: table2[(name, n9)][1][0] - table2[(name, n9)][0][0] for name in maps}
+results.item("table2_interp_singlet_9", f"Render error, singlet, N_T = {n9 * n9} (relative RMSE vs {map_ref_n ** 2} PSFs)",
+             interp_err[("singlet", n9)], None, "")
+results.item("table2_interp_cooke_9", f"Render error, Cooke, N_T = {n9 * n9} (relative RMSE vs {map_ref_n ** 2} PSFs)",
+             interp_err[("Cooke x0.1", n9)], None, "")
+results.item("table2_singlet_9_expected", f"Table 2: singlet, N_T = {n9 * n9}, expected RMSE", table2[("singlet", n9)][0][0],
+             0.069, "", note=f"{n_render_test} Kodak crops at {render_n}^2, a {recon_width}-channel CNN, the lens fixed; the "
+                             "paper's images, network and lens training differ")
+results.item("table2_singlet_9", f"Table 2: singlet, N_T = {n9 * n9}, reference RMSE", table2[("singlet", n9)][1][0], 0.098,
+             "", note=f"reference: {map_ref_n ** 2} PSFs here, 969 in the paper; as above")
+results.item("table2_gap_singlet_9", f"Table 2: singlet, N_T = {n9 * n9}, reference minus expected RMSE", gap["singlet"],
+             0.029, "", note="the paper's 0.098 - 0.069")
+results.item("table2_gap_cooke_9", f"Table 2: Cooke, N_T = {n9 * n9}, reference minus expected RMSE", gap["Cooke x0.1"],
+             0.0, "", note="the paper's 0.106 - 0.106")
+results.item("table2_fwd_ms_9", f"Render forward time, N_T = {n9 * n9}, {render_n}^2 px (ms)", 1e3 * t_fwd[n9], None, "ms",
+             note="paper (GPU, its size): 2.21 s for the singlet at N_T = 9")
+results.check("table2_render_singlet_2x", f"Rendering from N_T = {n9 * n9} PSFs is at least twice as wrong for the singlet "
+              "as for the Cooke triplet (relative RMSE against the reference render, singlet / Cooke)",
+              interp_err[("singlet", n9)] / interp_err[("Cooke x0.1", n9)], ">=", 2.0,
+              note="the reproduction notes' acceptance check; fails for two lenses of equal field dependence")
+# the trained systems' over-optimism is measured, not claimed: at this size it changes sign with the seed (see
+# the summary); the rendering error above is the claim
+
+# %% [markdown]
+# ## 8. Table 1 and Figs. 10-12: training the lens with ray optics or with wave optics
+#
+# The paper's central experiment. The Cooke triplet (x0.1) and a reconstruction are optimised together, once
+# with ray PSFs and once with wave PSFs, then both are tested on wave-rendered images (the world has
+# diffraction). Here the lens's six curvatures are free (each a relative change of the catalogue value; the
+# surfaces stay where they are and the sensor is fixed), the aperture radius a is the illuminated disc on the
+# entrance pupil, and the reconstruction is a Wiener filter built from the system's own PSF with a trained
+# regulariser, followed by a small residual CNN (`ol.nn.SRNet` at scale 1). Each training step renders grey
+# training patches through the system's PSFs at `e2e_fields_deg` (each patch blurred by one field's PSF), adds
+# read noise `e2e_noise` and reconstructs; the loss is the MSE. A ray-trained system believes its PSF is the
+# ray spot; tested on wave renders, its reconstruction undoes the wrong blur.
+#
+# **Stated departures:** one wavelength (532 nm) instead of RGB, two fields instead of a PSF map, grey 64^2
+# patches of the Wikimedia photographs (loss and scores on their interior, a PSF half-width in from each edge) (DIV2K is not in the mirror), a Wiener filter and a 3-layer CNN in place
+# of the authors' network, SSIM in place of LPIPS (its backbone weights cannot be obtained here), and
+# `e2e_steps` steps (the paper: 40 epochs). A third system is the strongest baseline for the lens: the
+# catalogue lens kept fixed, its reconstruction trained with wave PSFs.
+
+# %% tags=["nbval-ignore-output"]
+base = S.cooke
+c0 = torch.tensor([float(s_.c) for s_ in base.surfaces], dtype=torch.float64, device=dev)
+e2e_fields = [f * ol.deg for f in e2e_fields_deg]
+
+
+def cooke_with(delta):
+    """The Cooke triplet with curvatures c0 (1 + delta): a lens whose every ray depends on ``delta``."""
+    c = c0 * (1 + delta)
+    return ol.rays.SequentialLens([ol.rays.Surface(s_.z, s_.semi_diameter, c[j], s_.k, s_.coeffs, s_.stop)
+                                   for j, s_ in enumerate(base.surfaces)], [m_.name for m_ in base.materials],
+                                  base.sensor_z)
+
+
+def system_psfs(lens, physics, a, px):
+    """(F, n, n) float32 PSFs at the e2e fields on pixels of ``px`` (m), each of unit power: ``"wave"`` (the pupil
+    model: rays to the exit-pupil sphere, then the Debye sum) or ``"ray"`` (the bilinear splat of ray hits)."""
+    n_px = max(9, int(math.ceil(e2e_psf_n * ol.um / px)) | 1)  # the same physical window for every pixel size
+    out = []
+    for f in e2e_fields:
+        if physics == "wave":
+            pr = ol.psf.pupil_rays(lens, S.wavelength, f, n_side=e2e_n_side, convention="paraxial", radius=a)
+            p = ol.psf.pupil_psf(pr, pr.window(ol.Grid(n_px, px)))
+        else:
+            g = ol.Grid(n_px, px).at(lens.chief_hit(S.wavelength, f, convention="paraxial"))
+            p = ol.psf.ray_psf(lens, S.wavelength, g, f, n_side=e2e_n_side, convention="paraxial", radius=a)
+        out.append(p / p.sum())
+    return torch.stack(out).float()
+
+
+class E2E(torch.nn.Module):
+    """Lens (curvature changes ``delta``, or fixed) + Wiener filter on the system's own PSF + residual CNN."""
+
+    def __init__(self, physics, a, px, train_lens=True):
+        super().__init__()
+        self.physics, self.a, self.px = physics, a, px
+        self.delta = torch.nn.Parameter(torch.zeros_like(c0), requires_grad=train_lens)
+        self.log_gamma = torch.nn.Parameter(torch.tensor(math.log(1e-2), device=dev))
+        self.net = ol.nn.SRNet(1, channels=1, width=16, depth=3).to(dev)
+
+    def lens(self):
+        return cooke_with(self.delta)
+
+    def f_number(self):
+        return self.lens().paraxial(S.wavelength, differentiable=True)["efl"] / (2 * self.a)
+
+    def reconstruct(self, meas, psf):
+        rec = ol.nn.wiener_deconv(meas, psf, self.log_gamma.exp())
+        return rec + self.net(rec)
+
+
+def render_batch(img, psfs, g):
+    """Each field's PSF blurs the same patches; read noise added: (F, B, 1, P, P)."""
+    y = torch.stack([ol.imaging.fftconv2d(img, p) for p in psfs])
+    return y + e2e_noise * ol.train.randn(y.shape, y, g)
+
+
+e2e_train = grey(ol.data.random_crops(ol.data.photo_paths("wikimedia_photos"), 2 * e2e_patch, 16,
+                                       torch.Generator().manual_seed(seed + 21))).to(dev)
+e2e_test = grey(ol.data.random_crops(ol.data.photo_paths("kodak"), e2e_patch, e2e_n_test,
+                                      torch.Generator().manual_seed(seed + 23))).to(dev)
+
+
+def interior(x, px):
+    """``x`` without a PSF half-width at each edge (where the circular Wiener filter wraps)."""
+    k = max(1, int(math.ceil(e2e_psf_n * ol.um / px)) // 2)
+    return x[..., k:-k, k:-k]
+
+
+def train_e2e(physics, a, px, train_lens=True):
+    """Lens and reconstruction trained together with ``physics`` PSFs (the Wiener regulariser first chosen by a
+    grid search on training patches, as for every Wiener filter in this book), MSE on the interior."""
+    torch.manual_seed(seed)
+    m = E2E(physics, a, px, train_lens)
+    g = torch.Generator().manual_seed(seed + 31)
+    with torch.no_grad():
+        x0 = e2e_train[:e2e_batch, :, :e2e_patch, :e2e_patch]
+        p0 = system_psfs(m.lens(), physics, a, px)
+        y0 = render_batch(x0, p0, torch.Generator().manual_seed(seed + 33))
+        err = {gm: float(sum(((interior(ol.nn.wiener_deconv(y, p, torch.tensor(gm, device=dev)), px)
+                               - interior(x0, px)) ** 2).mean() for y, p in zip(y0, p0)))
+               for gm in (10.0 ** e for e in range(-5, 1))}
+        m.log_gamma.fill_(math.log(min(err, key=err.get)))
+    groups = [{"params": m.net.parameters(), "lr": e2e_lr_net}, {"params": [m.log_gamma], "lr": e2e_lr_gamma}]
+    if train_lens:
+        groups.append({"params": [m.delta], "lr": e2e_lr_lens})
+    opt = torch.optim.Adam(groups)
+    fnum = [float(m.f_number())]
+
+    def step(i):
+        idx = torch.randint(0, e2e_train.shape[0], (e2e_batch,), generator=g)
+        t_, l_ = (int(v) for v in torch.randint(0, e2e_train.shape[-1] - e2e_patch + 1, (2,), generator=g))
+        x = e2e_train[idx, :, t_:t_ + e2e_patch, l_:l_ + e2e_patch]
+        psfs = system_psfs(m.lens(), physics, a, px)
+        rec = torch.stack([m.reconstruct(y, p) for y, p in zip(render_batch(x, psfs, g), psfs)])
+        if i:
+            fnum.append(float(m.f_number()))  # after the previous step's update
+        return torch.nn.functional.mse_loss(interior(rec, px), interior(x.expand_as(rec), px))
+
+    ol.train.fit(step, m, opt, e2e_steps, desc=f"{physics}, a = {a / ol.mm:g} mm, {px / ol.um:g} um", generator=g,
+                 key=ol.train.run_key("table1", params, physics=physics, a=a, px=px, train_lens=train_lens))
+    return m.eval(), fnum
+
+
+@torch.no_grad()
+def test_e2e(m):
+    """RMSE and SSIM on wave-rendered test images (the world has diffraction), reconstructed with the system's
+    own PSF model, the mean over fields."""
+    g = torch.Generator().manual_seed(seed + 41)
+    lens = m.lens()
+    world, own = system_psfs(lens, "wave", m.a, m.px), system_psfs(lens, m.physics, m.a, m.px)
+    rec = torch.stack([m.reconstruct(y, p) for y, p in zip(render_batch(e2e_test, world, g), own)]).clamp(0, 1)
+    o, t = interior(rec, m.px), interior(e2e_test.expand_as(rec), m.px)
+    return float(ol.metrics.rmse(o, t)), float(ol.metrics.ssim(o.flatten(0, 1), t.flatten(0, 1)))
+
+
+t0 = time.time()
+table1, fnums, lenses_e2e = {}, {}, {}
+for a_mm, px_um in e2e_cases:
+    a, px = a_mm * ol.mm, px_um * ol.um
+    for physics, train_lens in (("ray", True), ("wave", True), ("wave", False)):
+        key = (a_mm, px_um, physics if train_lens else "wave, lens fixed")
+        m, fn = train_e2e(physics, a, px, train_lens)
+        table1[key] = test_e2e(m)
+        fnums[key] = fn
+        lenses_e2e[key] = (m.delta.detach().clone(), float(m.f_number()))
+print(f"{3 * len(e2e_cases)} systems trained and tested in {time.time() - t0:.0f} s")
+
+# %%
+PAPER_T1 = {(0.1, 1): (0.106, 0.148, 8.689, 0.869), (0.1, 5): (0.099, 0.107, 1.906, 0.905),
+            (0.1, 10): (0.071, 0.074, 0.229, 0.999), (0.3, 1): (0.104, 0.112, 0.015, 0.999),
+            (0.3, 5): (0.069, 0.071, 0.303, 0.999), (0.3, 10): (0.062, 0.068, 0.132, 0.999)}
+f_start = float(cooke_with(torch.zeros_like(c0)).paraxial(S.wavelength)["efl"])
+rows_t1 = {}
+print(f"{'a (mm)':>6} {'px (um)':>7} | {'wave RMSE/SSIM':>15} {'ray RMSE/SSIM':>15} {'fixed lens':>15} | {'MF':>6} {'CL':>6} "
+      f"| {'F/# start -> wave, ray':>24} | paper: wave ray MF CL")
+for a_mm, px_um in e2e_cases:
+    w, r, fx = (table1[(a_mm, px_um, k)] for k in ("wave", "ray", "wave, lens fixed"))
+    dw, fw = lenses_e2e[(a_mm, px_um, "wave")]
+    dr, fr = lenses_e2e[(a_mm, px_um, "ray")]
+    cw, cr = c0 * (1 + dw), c0 * (1 + dr)
+    cl = float(torch.dot(cw, cr) / (cw.norm() * cr.norm()))
+    rows_t1[(a_mm, px_um)] = dict(wave=w, ray=r, fixed=fx, mf=abs(fw - fr), cl=cl, f_wave=fw, f_ray=fr)
+    pap = PAPER_T1.get((a_mm, px_um))
+    print(f"{a_mm:>6g} {px_um:>7g} | {w[0]:.4f}/{w[1]:.3f}   {r[0]:.4f}/{r[1]:.3f}   {fx[0]:.4f}/{fx[1]:.3f} | "
+          f"{abs(fw - fr):>6.3f} {cl:>6.3f} | {f_start / (2 * a_mm * ol.mm):>8.2f} -> {fw:6.2f}, {fr:6.2f} | "
+          + (" ".join(f"{v:g}" for v in pap) if pap else "-"))
+
+fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
+styles = dict(zip([tuple(c) for c in e2e_cases], ["-", "--", ":", "-.", (0, (1, 3)), (0, (5, 1))]))
+for (a_mm, px_um, kind), fn in fnums.items():
+    if kind != "wave, lens fixed":
+        ax[0].plot(fn, color="C0" if kind == "wave" else "C1", ls=styles[(a_mm, px_um)],
+                   label=f"{kind}, a = {a_mm:g} mm, {px_um:g} um")
+ax[0].set(xlabel="step", ylabel="F-number (EFL / 2a)", title="Fig. 10: F-number during training")
+ax[0].legend(fontsize=7)
+k01 = (e2e_cases[0][0], e2e_cases[0][1])
+for kind, col in (("wave", "C0"), ("ray", "C1")):
+    d_ = lenses_e2e[(*k01, kind)][0].cpu().numpy()
+    ax[1].bar(np.arange(len(d_)) + (0.2 if kind == "ray" else -0.2), 100 * d_, 0.4, color=col, label=f"{kind}-trained")
+ax[1].set(xlabel="surface", ylabel="curvature change (%)", title=f"Fig. 12: the lenses, a = {k01[0]:g} mm, {k01[1]:g} um")
+ax[1].legend(fontsize=7)
+fig.tight_layout()
+plt.show()
+
+# %%
+r01 = rows_t1[k01]
+gap = {k: (v["ray"][0] - v["wave"][0]) / v["wave"][0] for k, v in rows_t1.items()}
+results.item("table1_wave_rmse", f"Table 1: wave-trained RMSE, a = {k01[0]:g} mm, {k01[1]:g} um", r01["wave"][0], 0.106, "",
+             note=f"{e2e_n_test} Kodak crops, one wavelength, a Wiener filter + 3-layer CNN, {e2e_steps} steps")
+results.item("table1_ray_rmse", f"Table 1: ray-trained RMSE, a = {k01[0]:g} mm, {k01[1]:g} um", r01["ray"][0], 0.148, "",
+             note="as above")
+results.item("table1_mf", f"Table 1: F-number mismatch MF, a = {k01[0]:g} mm, {k01[1]:g} um", r01["mf"], 8.689, "",
+             note=f"{e2e_steps} steps from F/{f_start / (2 * k01[0] * ol.mm):.1f}")
+results.item("table1_cl", f"Table 1: curvature cosine CL, a = {k01[0]:g} mm, {k01[1]:g} um", r01["cl"], 0.869, "")
+results.item("table1_fixed_rmse", f"Table 1: the catalogue lens fixed, wave-trained reconstruction, a = {k01[0]:g} mm",
+             r01["fixed"][0], None, "", note="this book's stronger baseline for the lens")
+for k, v in gap.items():
+    results.item(f"table1_gap_{k[0]:g}mm_{k[1]:g}um", f"Table 1: (ray - wave) / wave RMSE, a = {k[0]:g} mm, {k[1]:g} um",
+                 v, (PAPER_T1[k][1] - PAPER_T1[k][0]) / PAPER_T1[k][0] if k in PAPER_T1 else None, "",
+                 note="a relative gap; the paper's from its Table 1")
+results.check("table1_wave_beats_ray", f"Tested on wave renders at a = {k01[0]:g} mm, {k01[1]:g} um pixels, the wave-trained "
+              "system beats the ray-trained one (RMSE, ray-trained against wave-trained)", r01["ray"][0], ">",
+              r01["wave"][0], note="fails when the world has no diffraction the ray model misses (a large aperture)")
+for k in gap:
+    if k == k01 or (k[0] != k01[0] and k[1] != k01[1]):
+        continue  # each comparison changes one thing: the aperture, or the pixel size
+    if k[1] != k01[1]:  # stable over seeds 0-3 (it fails on all four): a claim
+        results.check(f"table1_gap_shrinks_pixels_{k[0]:g}mm_{k[1]:g}um", f"The ray-trained system's deficit shrinks "
+                      f"with larger pixels ({k[1]:g} um): its relative RMSE gap against the gap at a = {k01[0]:g} mm, "
+                      f"{k01[1]:g} um", gap[k], "<", gap[k01],
+                      note="the paper: 40 % at 0.1 mm / 1 um, 8 % at 0.1 mm / 5 um")
+    else:  # it changes with the seed at this size (see the summary): measured
+        results.item(f"table1_gap_change_{k[0]:g}mm", f"Table 1: gap at a = {k[0]:g} mm minus the gap at a = {k01[0]:g} mm "
+                     f"({k01[1]:g} um)", gap[k] - gap[k01], None, "", note="the paper: 8 % - 40 % = -32 %; seed-sensitive here")
+dF = {kind: fnums[(*k01, kind)][-1] - fnums[(*k01, kind)][0] for kind in ("wave", "ray")}
+results.item("fig10_df_wave_minus_ray", f"Fig. 10: F-number change in training, wave-trained minus ray-trained "
+             f"(a = {k01[0]:g} mm, {k01[1]:g} um)", dF["wave"] - dF["ray"], None, "",
+             note="the paper: negative (wave falls, ray flat); its sign changes with the seed here (see the summary)")
+results.item("table1_lens_gain", f"Table 1: RMSE of the catalogue lens kept fixed minus the wave-trained lens's "
+             f"(both wave-trained reconstructions, a = {k01[0]:g} mm, {k01[1]:g} um)", r01["fixed"][0] - r01["wave"][0],
+             None, "", note="positive on seeds 0-3 but as small as 4e-5: within the noise of this size")
+
+# %% [markdown]
+# ## What matched and what did not (tiny scale, seed 0)
+#
+# * **Table 2, Figs. 7-8.** The paper's finding is reproduced in kind: nine interpolated PSFs render the Cooke
+#   triplet almost exactly (0.2 % from the 81-PSF reference) but not the singlet (3.4 %, 17x the triplet's), and a
+#   reconstruction trained on nine-PSF renders of the singlet is over-optimistic (expected RMSE 0.0300, reference
+#   0.0345; the paper 0.069 and 0.098), while the triplet's is not (0.029 both). The absolute RMSEs are not the
+#   paper's: other photographs, a small CNN with the lens fixed, an 81-PSF reference in place of 969. The
+#   rendering error is the claim (17x on each of seeds 0-3); the trained systems' over-optimism is measured, not
+#   claimed: reference minus expected RMSE for the singlet +0.0045 / +0.0054 / +0.0037 / -0.0043 over seeds 0-3
+#   (the triplet's -0.0006 / -0.0006 / -0.0006 / -0.0005; seeds 1-3 were run before the renderer summed its
+#   convolutions in the frequency domain, equal up to float32 rounding, which 300 training steps amplify), so
+#   one training seed of four reverses it.
+# * **Table 1, Figs. 10-12.** Tested on wave renders at a = 0.1 mm and 1 µm pixels, the ray-trained system loses
+#   to the wave-trained one (RMSE 0.090 against 0.071, 27 % worse; the paper 0.148 against 0.106, 40 %), and the
+#   wave-trained lens's F-number falls (24.9 to 23.6) while the ray-trained lens's rises (to 25.8): the paper's
+#   Fig. 10 in direction, not size (MF 2.2 against 8.7 after 200 steps; the lenses' curvatures stay close, CL
+#   0.997 against 0.869). At a = 0.3 mm the deficit shrinks (15 %; the paper 8 %). At 5 µm pixels it does
+#   **not** shrink here (39 %; the paper 8 %): with one wavelength and a Wiener filter built on the system's own
+#   PSF, the ray-trained system applies no deblurring at all, and the 16 µm Airy blur still spans three 5 µm
+#   pixels. The wave-optimised lens beats the catalogue lens kept fixed (with the same wave-trained
+#   reconstruction) by only 1.5 % in RMSE after 200 steps.
+# * **Seeds** (`make check-seeds`, seeds 1-3 beside seed 0, 2026-12-06). The ray-trained system loses on all four
+#   (by 27 / 24 / 9 / 23 %), the claim. Measured, not claimed, because they change with the seed: the deficit at
+#   0.3 mm (15 / 22 / 18 / 17 %) is smaller than at 0.1 mm on three seeds; the F-number changes (wave-trained
+#   -1.31 / -1.73 / +0.51 / -4.02, ray-trained +0.93 / +0.01 / +0.01 / +0.63) go the paper's way on three; the
+#   optimised lens's gain over the fixed one is positive on all four but as small as 4e-5 in RMSE. The deficit
+#   at 5 µm pixels (39 / 27 / 18 / 48 %) is never smaller than at 1 µm: that claim fails on every seed.
+#
+# ## Not yet reproduced
+#
+# The classification of Table 3 and Fig. 13 and the freeform surfaces of Figs. 14-15 are not run in this
+# chapter yet; Table 3 is listed on the scoreboard with the paper's number and no measurement of ours.
+
+# %%
+results.item("table3_wave_acc", "Table 3: wave-trained accuracy, a = 0.1 mm, 1 um (%)", None, 72.0, "",
+             note="not yet run in this chapter (issue 12)")
 
 # %% tags=["nbval-ignore-output"]
 path = results.write()

@@ -5,7 +5,9 @@ compares how many PSFs each needs):
 
 * ``"interp"``: bilinear interpolation of the PSF field. With hat weights w_k(x) (a partition of unity
   over an n_y x n_x grid of PSF centres spanning the image), out = sum_k (w_k I) * PSF_k, so the PSF
-  applied at a pixel is the bilinear blend of its four nearest grid PSFs. Cost: n_y n_x FFT convolutions.
+  applied at a pixel is the bilinear blend of its four nearest grid PSFs. Cost: 2 n_y n_x forward real FFTs
+  (each weighted image, each PSF) and one inverse: the products are summed in the frequency domain, in
+  chunks of ``chunk`` PSFs so that memory does not grow with their number.
 * ``"patch"``: piecewise constant: each pixel takes its nearest grid PSF (w_k the indicator of its
   patch); seams appear where neighbouring PSFs differ.
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from .conv import fftconv2d
+from .. import fft
 
 
 def field_weights(shape, n_grid, mode: str = "interp", dtype=torch.float32, device=None) -> torch.Tensor:
@@ -35,18 +37,31 @@ def field_weights(shape, n_grid, mode: str = "interp", dtype=torch.float32, devi
     return wy[:, None, :, None] * wx[None, :, None, :]
 
 
-def render_varying(image: torch.Tensor, psfs: torch.Tensor, mode: str = "interp") -> torch.Tensor:
-    """Blur ``image (..., H, W)`` with a field of PSFs ``psfs (n_y, n_x, ..., h, w)`` (PSF (i, j) belongs
+def render_varying(image: torch.Tensor, psfs: torch.Tensor, mode: str = "interp", chunk: int = 16) -> torch.Tensor:
+    """Blur ``image (..., H, W)`` (real) with a field of PSFs ``psfs (n_y, n_x, ..., h, w)`` (PSF (i, j) belongs
     to the field point at row i, column j of an evenly spaced grid spanning the image, first to last
     pixel; each PSF centred on sample (h // 2, w // 2)). ``mode`` ``"interp"`` or ``"patch"`` (see the
-    module docstring). Returns (..., H, W)."""
+    module docstring); ``chunk``: PSFs transformed at a time (memory: about ``chunk`` padded spectra of the
+    image's batch). Returns (..., H, W), the linear ("same") convolution of :func:`optlib.imaging.fftconv2d`."""
+    if image.is_complex() or psfs.is_complex():
+        raise TypeError("render_varying takes real images and PSFs (intensities)")
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1, got {chunk}")
     ny, nx = psfs.shape[:2]
-    wts = field_weights(image.shape[-2:], (ny, nx), mode, image.dtype, image.device)
-    out = torch.zeros_like(image)
-    for i in range(ny):
-        for j in range(nx):
-            w = wts[i, j]
-            if mode == "patch" and not bool(w.any()):
-                continue
-            out = out + fftconv2d(image * w, psfs[i, j])
-    return out
+    H, W = image.shape[-2:]
+    h, w = psfs.shape[-2:]
+    s = (H + h - 1, W + w - 1)
+    wts = field_weights((H, W), (ny, nx), mode, image.dtype, image.device).reshape(ny * nx, H, W)
+    lead_i, lead_p = image.shape[:-2], psfs.shape[2:-2]
+    n = max(len(lead_i), len(lead_p))  # leading dimensions broadcast, aligned on the right
+    image = image.reshape(*([1] * (n - len(lead_i))), *image.shape)
+    kernels = psfs.reshape(ny * nx, *([1] * (n - len(lead_p))), *lead_p, h, w)
+    keep = [k for k in range(ny * nx) if mode != "patch" or bool(wts[k].any())]
+    spec = None
+    for c in range(0, len(keep), chunk):
+        ks = keep[c:c + chunk]
+        wk = wts[ks].reshape(len(ks), *([1] * n), H, W)
+        part = (fft.rfft2(image * wk, s=s) * fft.rfft2(kernels[ks], s=s)).sum(0)
+        spec = part if spec is None else spec + part
+    t, l = h // 2, w // 2
+    return fft.irfft2(spec, s=s)[..., t:t + H, l:l + W]
