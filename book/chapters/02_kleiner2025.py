@@ -241,7 +241,9 @@ plt.show()
 # the output's improves exactly when its PSNR does (it is read off the same curve), so the claim below rests
 # on the PSNR alone.
 
-# %%
+# %% tags=["nbval-ignore-output"]
+# (the trained networks' numbers are not compared by nbval: its rerun of this chapter moved them by about 1 %,
+# float rounding amplified by training at lr 0.1; each run's own checks below judge its numbers)
 fig2 = {}
 for name in DS:
     r = ev(nets[name], name)
@@ -326,7 +328,7 @@ results.check("na_trend", "The resolution gain grows as the input NA falls (gain
 # (at this grid most of the loss happens there, since the grid's band ends not far beyond the mask). The ledger below closes exactly: output power = input power minus what the Fourier
 # apertures and the image-plane supports remove (masks and Kerr layers are lossless).
 
-# %%
+# %% tags=["nbval-ignore-output"]
 d = sets["mnist"]
 with torch.no_grad():
     ledger, out64 = aosr.ledger(nets["mnist"].double(), d["inp_t"][:64].to(torch.complex128))
@@ -370,7 +372,7 @@ for gm in (g_ for g_ in gammas if g_ != standard_gamma):
     gamma_nets[gm] = train(f"gamma_{gm:g}", aosr.AOSRNN(S, seed=seed, init=init), sets["mnist"], gamma=gm)
 linear = train("linear", aosr.AOSRNN(S, nonlinear=False, seed=seed, init=init), sets["mnist"])
 
-# %%
+# %% tags=["nbval-ignore-output"]
 f4 = {gm: ev(n_, "mnist") for gm, n_ in gamma_nets.items()}
 f4_lin = ev(linear, "mnist")
 for r in list(f4.values()) + [f4_lin]:
@@ -429,7 +431,7 @@ results.check("f3_vs_linear", "The nonlinear network loses more light past its N
 ir_nets = {m: train(f"ir_{m:g}", aosr.AOSRNN(S, seed=seed, init=init), sets["mnist"],
                     intensities=K.ir_intensities(m), n_epochs=ir_epochs) for m in ir_max}
 
-# %%
+# %% tags=["nbval-ignore-output"]
 f5 = {"standard": [ev(nets["mnist"], "mnist", p)["psnr"] for p in p_eval]}
 for m, n_ in ir_nets.items():
     f5[f"IR p<={m:g}"] = [ev(n_, "mnist", p)["psnr"] for p in p_eval]
@@ -479,7 +481,7 @@ mixed = dict(obj=torch.cat([sets[n]["obj"][i] for n, i in zip(DS, mix_idx)]),
 nets_ood = dict(nets)
 nets_ood["all"] = train("std_all", aosr.AOSRNN(S, seed=seed, init=init), mixed)
 
-# %%
+# %% tags=["nbval-ignore-output"]
 mat = {}
 for tr, n_ in nets_ood.items():
     for te in DS:
@@ -571,7 +573,7 @@ ol.train.fit(clf_step, clf, opt, classifier_epochs * steps_per_epoch, desc="clas
              checkpoint=ckpt("classifier"), generator=gc, state=clf_state, key=ol.train.run_key("classifier", P))
 clf.eval()
 
-# %%
+# %% tags=["nbval-ignore-output"]
 r_wide = ev(wide, "mnist")
 r_d2 = {p: ev(d2nn, "mnist", p) for p in (1.0, 2.0, 4.0)}
 with torch.no_grad():

@@ -347,13 +347,14 @@ print("a (mm):            " + " ".join(f"{a:7.2f}" for a in limit_radii_mm))
 print("diffraction / geo: " + " ".join(f"{r:7.1f}" for r in ratios))
 results.item("fig5_ratio_at_a01", "Diffraction / geometric limit at a = 0.1 mm", ratios[S.limit_radii.index(a01)]
              if a01 in S.limit_radii else ratios[0], None, "")
-results.item("fig5_ratio_at_max", f"Diffraction / geometric limit at a = {max(limit_radii_mm):g} mm", ratios[-1], None, "")
+results.item("fig5_ratio_at_max", f"Diffraction / geometric limit at a = {max(limit_radii_mm):g} mm", ratios[-1], None, "",
+             note="the paper: the two limits 'converge into the same value' (no number); the stop's entrance pupil "
+                  "(0.62 mm) ends the sweep. Measured, not claimed: a threshold for 'the same value' would be chosen "
+                  "after seeing this number")
 results.check("fig5_monotone", "The diffraction / geometric ratio falls monotonically with the aperture radius "
               f"({ratios[0]:.0f} at {limit_radii_mm[0]:g} mm to {ratios[-1]:.2f} at {limit_radii_mm[-1]:g} mm; "
               "largest ratio of one step to the one before)", max(b / a for a, b in zip(ratios, ratios[1:])), "<", 1.0,
               note="fails for a diffraction-limited lens, whose RMS spot stays near zero")
-results.check("fig5_converge", f"The two limits converge: at a = {max(limit_radii_mm):g} mm the diffraction limit is "
-              "within 2x of the geometric one (the threshold was set after seeing 1.3)", ratios[-1], "<", 2.0)
 
 # %% [markdown]
 # ## 5. Fig. 6: pixel size
@@ -675,8 +676,10 @@ class E2E(torch.nn.Module):
     def lens(self):
         return cooke_with(self.delta)
 
-    def f_number(self):
-        return self.lens().paraxial(S.wavelength, differentiable=True)["efl"] / (2 * self.a)
+    def f_number(self) -> float:
+        """EFL / 2a of the current lens (recorded, not trained on)."""
+        with torch.no_grad():
+            return float(self.lens().paraxial(S.wavelength, differentiable=True)["efl"]) / (2 * self.a)
 
     def reconstruct(self, meas, psf):
         rec = ol.nn.wiener_deconv(meas, psf, self.log_gamma.exp())
