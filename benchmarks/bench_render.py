@@ -53,10 +53,12 @@ def render_rows(image_n: int, psf_n: int, nts, repeats: int):
         imgs = torch.rand(n * n, 1, image_n, image_n, generator=g)  # stands in for the weighted images
         kern = psfs.reshape(n * n, 1, psf_n, psf_n)
 
-        def floor():  # the transforms alone: N_T forward of the images and of the PSFs, one inverse
-            spec = sum((fft.rfft2(imgs[k:k + 16], s=s) * fft.rfft2(kern[k:k + 16], s=s)).sum(0)
-                       for k in range(0, n * n, 16))
-            return fft.irfft2(spec, s=s)
+        def transforms(x, k_):  # the floor: N_T forward transforms of the images and of the PSFs, one inverse
+            return fft.irfft2(sum((fft.rfft2(x[k:k + 16], s=s) * fft.rfft2(k_[k:k + 16], s=s)).sum(0)
+                                  for k in range(0, n * n, 16)), s=s)
+
+        def floor():
+            return transforms(imgs, kern)
 
         fwd, ffl, rf = _interleaved(lambda: render_varying(img, psfs), floor, repeats)
         ia, pa = img.clone().requires_grad_(True), psfs.clone().requires_grad_(True)
@@ -66,9 +68,7 @@ def render_rows(image_n: int, psf_n: int, nts, repeats: int):
             render_varying(ia, pa).square().sum().backward()
 
         def floor_both():
-            spec = sum((fft.rfft2(ib[k:k + 16], s=s) * fft.rfft2(kb[k:k + 16], s=s)).sum(0)
-                       for k in range(0, n * n, 16))
-            fft.irfft2(spec, s=s).square().sum().backward()
+            transforms(ib, kb).square().sum().backward()
 
         fb, fbfl, rb = _interleaved(both, floor_both, repeats)
         rows.append({"n_t": n * n, "image": image_n, "psf": psf_n, "forward_s": fwd, "floor_s": ffl,

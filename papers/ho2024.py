@@ -107,6 +107,12 @@ def nested_indices(n_ref: int, n: int) -> List[int]:
     return [(n_ref - 1) // 2] if n == 1 else list(range(0, n_ref, (n_ref - 1) // (n - 1)))
 
 
+def e2e_window_px(psf_um: float, pixel_um: float) -> int:
+    """Pixels per side (odd, at least 9) of Table 1's PSF window: ``psf_um`` micrometres, the same physical
+    window for every pixel size."""
+    return max(9, int(math.ceil(psf_um / pixel_um)) | 1)
+
+
 def render_fields(n: int, corner_field: float):
     """Field angles (n x n nested lists of (theta_x, theta_y), rad) of PSF centres evenly spaced in paraxial
     image height over a square image whose corners are at field ``corner_field`` (rad): tan(theta) per axis
@@ -206,7 +212,7 @@ def dry_run(p: Dict) -> Dict:
     field = max(p["e2e_fields_deg"]) * deg
     for a_mm, px_um in p["e2e_cases"]:  # the training PSFs' sampling at the largest field, before any step
         ns = p["e2e_n_side"]
-        n_px = max(9, int(math.ceil(p["e2e_psf_n"] / px_um)) | 1)
+        n_px = e2e_window_px(p["e2e_psf_n"], px_um)
         try:
             pr = pupil_rays(s.cooke, s.wavelength, field, n_side=ns, convention="paraxial", radius=a_mm * mm)
             pupil_psf(pr, pr.window(Grid(n_px, px_um * um)))

@@ -650,7 +650,7 @@ def cooke_with(delta):
 def system_psfs(lens, physics, a, px):
     """(F, n, n) float32 PSFs at the e2e fields on pixels of ``px`` (m), each of unit power: ``"wave"`` (the pupil
     model: rays to the exit-pupil sphere, then the Debye sum) or ``"ray"`` (the bilinear splat of ray hits)."""
-    n_px = max(9, int(math.ceil(e2e_psf_n * ol.um / px)) | 1)  # the same physical window for every pixel size
+    n_px = H.e2e_window_px(e2e_psf_n, px / ol.um)
     out = []
     for f in e2e_fields:
         if physics == "wave":
@@ -678,8 +678,7 @@ class E2E(torch.nn.Module):
 
     def f_number(self) -> float:
         """EFL / 2a of the current lens (recorded, not trained on)."""
-        with torch.no_grad():
-            return float(self.lens().paraxial(S.wavelength, differentiable=True)["efl"]) / (2 * self.a)
+        return self.lens().paraxial(S.wavelength)["efl"] / (2 * self.a)
 
     def reconstruct(self, meas, psf):
         rec = ol.nn.wiener_deconv(meas, psf, self.log_gamma.exp())
@@ -700,7 +699,7 @@ e2e_test = grey(ol.data.random_crops(ol.data.photo_paths("kodak"), e2e_patch, e2
 
 def interior(x, px):
     """``x`` without a PSF half-width at each edge (where the circular Wiener filter wraps)."""
-    k = max(1, int(math.ceil(e2e_psf_n * ol.um / px)) // 2)
+    k = H.e2e_window_px(e2e_psf_n, px / ol.um) // 2
     return x[..., k:-k, k:-k]
 
 
@@ -745,7 +744,8 @@ def test_e2e(m):
     own PSF model, the mean over fields."""
     g = torch.Generator().manual_seed(seed + 41)
     lens = m.lens()
-    world, own = system_psfs(lens, "wave", m.a, m.px), system_psfs(lens, m.physics, m.a, m.px)
+    world = system_psfs(lens, "wave", m.a, m.px)
+    own = world if m.physics == "wave" else system_psfs(lens, m.physics, m.a, m.px)
     rec = torch.stack([m.reconstruct(y, p) for y, p in zip(render_batch(e2e_test, world, g), own)]).clamp(0, 1)
     o, t = interior(rec, m.px), interior(e2e_test.expand_as(rec), m.px)
     return float(ol.metrics.rmse(o, t)), float(ol.metrics.ssim(o.flatten(0, 1), t.flatten(0, 1)))

@@ -18,22 +18,23 @@ import torch
 from .. import fft
 
 
+def _axis_weights(n: int, N: int, mode: str, dtype, device) -> torch.Tensor:
+    """(n, N): the weight of each of ``n`` evenly spaced PSF centres at each of ``N`` pixels along one axis."""
+    t = torch.linspace(0, n - 1, N, dtype=dtype, device=device) if n > 1 else torch.zeros(N, dtype=dtype, device=device)
+    k = torch.arange(n, dtype=dtype, device=device)[:, None]
+    if mode == "interp":
+        return torch.clamp(1 - (t[None, :] - k).abs(), min=0)
+    if mode == "patch":
+        return (torch.round(t)[None, :] == k).to(dtype)
+    raise ValueError(f"mode must be 'interp' or 'patch', got {mode!r}")
+
+
 def field_weights(shape, n_grid, mode: str = "interp", dtype=torch.float32, device=None) -> torch.Tensor:
     """Weight maps (n_y, n_x, H, W) of an image ``shape`` (H, W) for an ``n_grid`` = (n_y, n_x) grid of
     PSFs whose centres are evenly spaced from the first to the last pixel. They sum to 1 at every pixel."""
     H, W = shape
     ny, nx = (n_grid, n_grid) if isinstance(n_grid, int) else n_grid
-
-    def axis(n, N):
-        t = torch.linspace(0, n - 1, N, dtype=dtype, device=device) if n > 1 else torch.zeros(N, dtype=dtype, device=device)
-        k = torch.arange(n, dtype=dtype, device=device)[:, None]
-        if mode == "interp":
-            return torch.clamp(1 - (t[None, :] - k).abs(), min=0)
-        if mode == "patch":
-            return (torch.round(t)[None, :] == k).to(dtype)
-        raise ValueError(f"mode must be 'interp' or 'patch', got {mode!r}")
-
-    wy, wx = axis(ny, H), axis(nx, W)
+    wy, wx = _axis_weights(ny, H, mode, dtype, device), _axis_weights(nx, W, mode, dtype, device)
     return wy[:, None, :, None] * wx[None, :, None, :]
 
 
@@ -51,16 +52,19 @@ def render_varying(image: torch.Tensor, psfs: torch.Tensor, mode: str = "interp"
     H, W = image.shape[-2:]
     h, w = psfs.shape[-2:]
     s = (H + h - 1, W + w - 1)
-    wts = field_weights((H, W), (ny, nx), mode, image.dtype, image.device).reshape(ny * nx, H, W)
+    # separable weights: a chunk's maps are made when it is transformed, never all n_y n_x at once
+    wy = _axis_weights(ny, H, mode, image.dtype, image.device)
+    wx = _axis_weights(nx, W, mode, image.dtype, image.device)
     lead_i, lead_p = image.shape[:-2], psfs.shape[2:-2]
     n = max(len(lead_i), len(lead_p))  # leading dimensions broadcast, aligned on the right
     image = image.reshape(*([1] * (n - len(lead_i))), *image.shape)
     kernels = psfs.reshape(ny * nx, *([1] * (n - len(lead_p))), *lead_p, h, w)
-    keep = [k for k in range(ny * nx) if mode != "patch" or bool(wts[k].any())]
+    keep = [k for k in range(ny * nx) if mode != "patch" or bool(wy[k // nx].any() and wx[k % nx].any())]
     spec = None
     for c in range(0, len(keep), chunk):
         ks = keep[c:c + chunk]
-        wk = wts[ks].reshape(len(ks), *([1] * n), H, W)
+        iy, ix = torch.tensor([k // nx for k in ks]), torch.tensor([k % nx for k in ks])
+        wk = (wy[iy][:, :, None] * wx[ix][:, None, :]).reshape(len(ks), *([1] * n), H, W)
         part = (fft.rfft2(image * wk, s=s) * fft.rfft2(kernels[ks], s=s)).sum(0)
         spec = part if spec is None else spec + part
     t, l = h // 2, w // 2
