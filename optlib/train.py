@@ -179,7 +179,7 @@ def fit(step_fn: Callable[[int], torch.Tensor], params_module: torch.nn.Module, 
 
     t0 = time.perf_counter()
     bar = tqdm(range(start, n_steps), desc=desc, disable=not progress or rank != 0, initial=start, total=n_steps,
-               leave=False)
+               leave=False, mininterval=1.0)  # one redraw a second: a notebook's output queue stays short
     step = start
     for step in bar:
         optimizer.zero_grad(set_to_none=True)
@@ -194,7 +194,7 @@ def fit(step_fn: Callable[[int], torch.Tensor], params_module: torch.nn.Module, 
         res.history.append(lv)
         res.steps_run += 1
         if progress and rank == 0 and (step % 10 == 0 or step == n_steps - 1):
-            bar.set_postfix(loss=f"{lv:.4g}")
+            bar.set_postfix(loss=f"{lv:.4g}", refresh=False)  # shown at the next redraw
         if checkpoint and (step + 1) % checkpoint_every == 0:
             _save(step + 1)
         if time_budget_s is not None and time.perf_counter() - t0 >= time_budget_s:

@@ -155,7 +155,8 @@ def fit_elements(loss: Callable[[torch.Tensor, range], torch.Tensor], init: Call
     t0 = time.perf_counter()
     ckdir = Path(checkpoint_dir) if checkpoint_dir else None
     from tqdm.auto import tqdm
-    bar = tqdm(total=len(mine) * iterations, desc=f"fit rank {rank}", disable=not progress, leave=False)
+    bar = tqdm(total=len(mine) * iterations, desc=f"fit rank {rank}", disable=not progress, leave=False,
+               mininterval=1.0)
     for start in range(mine.start, mine.stop, chunk):
         els = range(start, min(mine.stop, start + chunk))
         path = ckdir / f"chunk_{els.start}_{els.stop - 1}.pt" if ckdir else None

@@ -71,7 +71,7 @@ def psf_map(lens, wavelength, grid: Grid, fields, method: str = "pupil", n_side:
         return wave_psf(lens, wavelength, grid, a, source, n_side, method, **kwargs)
 
     flat, shape = _flatten(fields)
-    psfs = [one(a) for a in tqdm(flat, desc="PSF map", disable=not progress, leave=False)]
+    psfs = [one(a) for a in tqdm(flat, desc="PSF map", disable=not progress, leave=False, mininterval=1.0)]
     return torch.stack(psfs).reshape(*shape, *psfs[0].shape)
 
 
