@@ -58,7 +58,7 @@ def to_field(rays: Rays, grid: Grid, n: float = 1.0, carrier=(0.0, 0.0), referen
     fc = (float(carrier[0]), float(carrier[1]))
     dc = (fc[0] * wl / n, fc[1] * wl / n)  # the carrier's direction cosines (y, x)
     if check:
-        _check(p, d, grid, wl, n, dc)
+        _check(p.detach(), d.detach(), grid, wl, n, dc)
     if power is None:
         pw = torch.full((p.shape[0],), 1.0 / p.shape[0], dtype=torch.float64, device=p.device)
     else:

@@ -119,9 +119,8 @@ class SequentialLens:
         if self._device is not None:
             return self._device
         for sf in self.surfaces:
-            for x in (sf.z, sf.semi_diameter, sf.c, sf.k, *sf.coeffs):
-                if isinstance(x, torch.Tensor):
-                    return x.device
+            for x in sf.tensors():
+                return x.device
         return self.sensor_z.device if isinstance(self.sensor_z, torch.Tensor) else torch.device("cpu")
 
     def to(self, device) -> "SequentialLens":
@@ -129,11 +128,9 @@ class SequentialLens:
         the graph) and its rays made there; float parameters stay floats. Returns a new lens."""
         dev = torch.device(device)
 
-        def mv(x):
-            return x.to(dev) if isinstance(x, torch.Tensor) else x
-        surfs = [Surface(mv(sf.z), mv(sf.semi_diameter), mv(sf.c), mv(sf.k), tuple(mv(a) for a in sf.coeffs), sf.stop)
-                 for sf in self.surfaces]
-        out = SequentialLens(surfs, [m.name for m in self.materials], mv(self.sensor_z), self.object_medium.name)
+        sensor = self.sensor_z.to(dev) if isinstance(self.sensor_z, torch.Tensor) else self.sensor_z
+        out = SequentialLens([sf.to(dev) for sf in self.surfaces], [m.name for m in self.materials], sensor,
+                             self.object_medium.name)
         out._device = dev
         return out
 
@@ -164,6 +161,7 @@ class SequentialLens:
         curvatures divided, a_{2i} times factor^(1 - 2i)): EFL scales by ``factor``, F-number and field of view
         do not (Ho et al. use the Cooke triplet at ``system_scale`` 0.1). Same materials."""
         s = number("factor", factor, unit="", positive=True)
+        self._symmetric("scaled")
         surfs = [Surface(sf.z * s, sf.semi_diameter * s, sf.c / s, sf.k,
                          tuple(a * s ** (1 - 2 * i) for i, a in enumerate(sf.coeffs, start=1)), sf.stop)
                  for sf in self.surfaces]
@@ -176,6 +174,13 @@ class SequentialLens:
         out = SequentialLens(self.surfaces, [m.name for m in self.materials], sensor_z, self.object_medium.name)
         out._device = self._device
         return out
+
+    def _symmetric(self, what: str):
+        bad = [i for i, sf in enumerate(self.surfaces) if not getattr(sf, "rotationally_symmetric", False)]
+        if bad:
+            raise ValueError(f"SequentialLens.{what}: surface(s) {bad} have no axis of symmetry (freeform); first-order "
+                             "data and scaling are defined for rotationally symmetric surfaces only. Trace real rays "
+                             "(collimated, trace) through a lens with a freeform surface")
 
     # --- first-order optics ---------------------------------------------------------------------
     def stop_index(self) -> int:
@@ -212,6 +217,7 @@ class SequentialLens:
         Plain floats by default; ``differentiable=True`` keeps every quantity a function of the lens's
         tensor parameters (surface positions, curvatures, a2, the stop's semi-diameter), so that a loss on
         the F-number or EFL back-propagates into the lens (0-d tensors where a parameter is a tensor)."""
+        self._symmetric("paraxial")
         num = (lambda x: x) if differentiable else _f
         n0 = self.object_medium.n(wavelength)
         N = len(self.surfaces)

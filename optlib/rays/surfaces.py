@@ -33,6 +33,20 @@ class Surface:
     coeffs: Tuple = field(default_factory=tuple)
     stop: bool = False
 
+    rotationally_symmetric = True  # (a class attribute, not a field) first-order optics applies
+
+    def tensors(self):
+        """The surface's tensor parameters (for device queries)."""
+        return tuple(x for x in (self.z, self.semi_diameter, self.c, self.k, *self.coeffs)
+                     if isinstance(x, torch.Tensor))
+
+    def to(self, device) -> "Surface":
+        """The same surface with its tensor parameters on ``device`` (one that requires grad stays in the graph)."""
+        def mv(x):
+            return x.to(device) if isinstance(x, torch.Tensor) else x
+        return Surface(mv(self.z), mv(self.semi_diameter), mv(self.c), mv(self.k), tuple(mv(a) for a in self.coeffs),
+                       self.stop)
+
     def _s(self, x, ref):
         return x if isinstance(x, torch.Tensor) else torch.tensor(float(x), dtype=ref.dtype, device=ref.device)
 
@@ -89,16 +103,7 @@ class Surface:
         first = torch.where((t1 >= 0) & (t2 >= 0), torch.minimum(t1, t2), torch.maximum(t1, t2))
         t = torch.where(on1 & on2, first, torch.where(on1, t1, t2))  # -zl/dz as c -> 0
         if self.coeffs:
-            with torch.no_grad():
-                td = t.detach()
-                for _ in range(iters):
-                    f, fp = self._newton_terms(ox, oy, zl, dx, dy, dz, td)
-                    step = f / torch.where(fp.abs() > 1e-300, fp, torch.ones_like(fp))
-                    td = td - step
-                    if float(step.abs().max()) < 1e-15:
-                        break
-            f, fp = self._newton_terms(ox, oy, zl, dx, dy, dz, td)
-            t = td - f / fp
+            t = newton_hit(lambda tt: self._newton_terms(ox, oy, zl, dx, dy, dz, tt), t, iters)
         x, y, zr = ox + t * dx, oy + t * dy, zl + t * dz
         s = x * x + y * y
         if self.coeffs:
@@ -131,6 +136,27 @@ class Surface:
         t, p, n, valid = self.intersect_xyz(*o.unbind(-1), *d.unbind(-1), iters=iters)
         return t, torch.stack(p, -1), torch.stack(n, -1), valid
 
+
+
+def newton_hit(terms, t0: torch.Tensor, iters: int = 20, tol: float = 1e-15) -> torch.Tensor:
+    """The ray parameter t (m) where a ray meets a surface: the root of f(t) = z_ray(t) - z_surface(x(t), y(t)).
+
+    ``terms(t)`` returns (f, df/dt) for a tensor of t. Newton's method from ``t0`` runs without gradient
+    tracking (at most ``iters`` steps, stopping once every step is below ``tol`` m); one more Newton step
+    with gradients then makes the root a differentiable function of the surface's and the rays' parameters at
+    the converged point (implicit differentiation: dt/dp = -(df/dp) / (df/dt)), not through the iterations.
+    Callers check the residual of the returned t to mark rays that did not converge.
+    """
+    with torch.no_grad():
+        td = t0.detach()
+        for _ in range(iters):
+            f, fp = terms(td)
+            step = f / torch.where(fp.abs() > 1e-300, fp, torch.ones_like(fp))
+            td = td - step
+            if float(step.abs().max()) < tol:
+                break
+    f, fp = terms(td)
+    return td - f / torch.where(fp.detach().abs() > 1e-300, fp, torch.ones_like(fp))
 
 
 def refract(d: torch.Tensor, n: torch.Tensor, n1, n2):
