@@ -11,6 +11,8 @@ from typing import Dict
 import torch
 import torch.nn.functional as F
 
+from . import fft
+
 
 def mse(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return ((x - y) ** 2).mean()
@@ -72,6 +74,20 @@ def ncc(a: torch.Tensor, b: torch.Tensor, dim=(-2, -1)) -> torch.Tensor:
     a = a - a.mean(dim=dim, keepdim=True)
     b = b - b.mean(dim=dim, keepdim=True)
     return (a * b).sum(dim=dim) / torch.sqrt((a * a).sum(dim=dim) * (b * b).sum(dim=dim))
+
+
+def high_frequency_fraction(image: torch.Tensor, cutoff: float = 0.25) -> torch.Tensor:
+    """Fraction of an image's spectral power (its mean removed) at spatial frequencies above ``cutoff`` cycles
+    per sample along either axis (0.5 is Nyquist; the default 0.25: detail finer than 4 samples). 0 for a
+    smooth image, 1 for a pure checkerboard. Over the last two dimensions; dimensionless."""
+    if not 0 < cutoff < 0.5:
+        raise ValueError(f"cutoff must be in (0, 0.5) cycles per sample, got {cutoff!r}")
+    spec = fft.fft2(image - image.mean(dim=(-2, -1), keepdim=True))  # (guarded: optlib.fft)
+    P = spec.real ** 2 + spec.imag ** 2
+    fy = torch.fft.fftfreq(image.shape[-2], device=image.device, dtype=image.dtype).abs()[:, None]
+    fx = torch.fft.fftfreq(image.shape[-1], device=image.device, dtype=image.dtype).abs()[None, :]
+    high = (fy > cutoff) | (fx > cutoff)
+    return (P * high).sum(dim=(-2, -1)) / P.sum(dim=(-2, -1))
 
 
 def rmse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -21,7 +21,7 @@ from optlib import budget
 from optlib.grid import Grid
 from optlib.psf import pupil_psf, pupil_rays
 from optlib.psf.pupil import direction_grid, sub_samples
-from optlib.rays import SequentialLens, library
+from optlib.rays import FreeformSurface, Rays, SequentialLens, Surface, library
 from optlib.sampling import SamplingError
 from optlib.units import deg, mm, nm, um
 
@@ -33,7 +33,11 @@ PARAMS = ("scale", "seed", "device", "cooke_scale", "psf_wavelength_nm", "airy_w
           "timing_repeats", "asph_hfov_deg", "render_n", "render_field_deg", "render_psf_n", "map_ref_n", "map_n",
           "map_n_side", "n_render_train", "n_render_test", "render_noise", "recon_steps", "recon_patch",
           "recon_batch", "recon_width", "recon_lr", "e2e_cases", "e2e_fields_deg", "e2e_psf_n", "e2e_n_side",
-          "e2e_steps", "e2e_lr_lens", "e2e_lr_net", "e2e_lr_gamma", "e2e_patch", "e2e_batch", "e2e_noise", "e2e_n_test")
+          "e2e_steps", "e2e_lr_lens", "e2e_lr_net", "e2e_lr_gamma", "e2e_patch", "e2e_batch", "e2e_noise", "e2e_n_test",
+          "ff_wavelength_nm", "ff_size_mm", "ff_window_mm", "ff_glass_mm", "ff_nodes", "ff_bumps", "ff_max_slope",
+          "ff_n", "ff_distance_mm", "ff_angles_deg", "rec_distance_mm", "rec_n", "rec_max_slope", "rec_init_um",
+          "rec_steps", "rec_lr_um", "cls_cases", "cls_n_train", "cls_n_test", "cls_size", "cls_width", "cls_steps",
+          "cls_batch", "cls_lr_net")
 
 #: measured on the machines of this project (2 cores, torch 2.13.0+cpu; README "Measured"): the Huygens sum's
 #: ray x sub-sample rate and the tracer's forward rate, used by the dry run's time estimates
@@ -41,6 +45,11 @@ HUYGENS_RATE_CPU = 17e6      # ray-pixel terms per second
 TRACE_RATE_CPU = 3.5e6       # rays per second through a lens of a few surfaces, float64
 PSF_OVERHEAD_CPU = 0.02      # s per pupil PSF beyond its rays and DFT (chief ray, window): 162 map PSFs in 4 s at tiny
 E2E_PSF_CPU = 0.04           # s per differentiable PSF in training, forward + backward (64^2 rays, 49^2 px at tiny)
+FF_STEP_CPU = 0.075          # s per freeform recovery step, forward + backward (41k rays, 128^2 field at tiny)
+#: rays per field sample along a side of the freeform patch (to_field needs rays denser than its samples)
+FF_RAYS_PER_SAMPLE = 1.6
+#: the rays become a Field this far (m) behind the freeform's base plane: beyond every height, before any caustic
+FF_CONVERSION_GAP = 20e-6
 
 
 @dataclass
@@ -72,14 +81,26 @@ def check(p: Dict) -> None:
         raise ValueError("ho2024: psf_n, singlet_psf_n and render_psf_n must be odd (a sample on the chief ray)")
     for n in p["map_n"]:
         nested_indices(p["map_ref_n"], n)  # every N_T grid must be a subset of the reference grid
-    if not p["e2e_cases"] or any(len(c) != 2 or min(c) <= 0 for c in p["e2e_cases"]):
-        raise ValueError(f"ho2024: e2e_cases must be a non-empty list of [aperture radius mm, pixel um] pairs, got "
-                         f"{p['e2e_cases']!r}")
+    for key in ("e2e_cases", "cls_cases"):
+        if not p[key] or any(len(c) != 2 or min(c) <= 0 for c in p[key]):
+            raise ValueError(f"ho2024: {key} must be a non-empty list of [aperture radius mm, pixel um] pairs, got "
+                             f"{p[key]!r}")
     if 2 * (p["e2e_psf_n"] // 2) >= p["e2e_patch"]:
         raise ValueError(f"ho2024: the e2e PSF window ({p['e2e_psf_n']} um at 1 um pixels) must be smaller than "
                          f"e2e_patch ({p['e2e_patch']})")
+    if max(e2e_window_px(p["e2e_psf_n"], c[1]) for c in p["cls_cases"]) >= p["cls_size"]:
+        raise ValueError(f"ho2024: the PSF window ({p['e2e_psf_n']} um) must be smaller than the classifier's images "
+                         f"(cls_size {p['cls_size']} pixels)")
     if not 0 < p["render_field_deg"] < 90:
         raise ValueError(f"ho2024: render_field_deg must be in (0, 90), got {p['render_field_deg']!r}")
+    if not 0 < p["ff_size_mm"] < p["ff_window_mm"]:
+        raise ValueError(f"ho2024: the freeform patch (ff_size_mm {p['ff_size_mm']!r}) must be smaller than the "
+                         f"measurement window (ff_window_mm {p['ff_window_mm']!r})")
+    for key in ("ff_n", "rec_n"):
+        if p[key] < 16 or p[key] % 2:
+            raise ValueError(f"ho2024: {key} must be even and >= 16 (sensor pixels are 2 x 2 field samples), got {p[key]!r}")
+    if p["ff_nodes"] < 4 or not p["ff_angles_deg"] or any(not 0 <= a < 60 for a in p["ff_angles_deg"]):
+        raise ValueError("ho2024: ff_nodes must be >= 4 and ff_angles_deg a non-empty list of angles in [0, 60) deg")
 
 
 def setup(p: Dict, device=None) -> Setup:
@@ -164,6 +185,105 @@ def airy_radius(wavelength: float, efl: float, radius: float) -> float:
     return 1.2197 * wavelength * efl / (2 * radius)
 
 
+class GaussianBumps:
+    """A smooth random freeform height map: ``n`` Gaussian bumps of random signed heights and widths 25-40 um,
+    centred in the middle 80 % of the square of side ``size`` (m) about the axis, drawn from ``generator``, the
+    heights scaled so that the steepest slope on the square is ``max_slope``. Exact heights and slopes (the
+    reference the mesh and the B-spline are measured against); the height-model protocol of
+    :class:`optlib.rays.FreeformSurface`."""
+
+    def __init__(self, size: float, n: int, max_slope: float, generator: torch.Generator, dtype=torch.float64):
+        r = lambda: torch.rand(n, generator=generator, dtype=dtype)  # noqa: E731
+        self.size = size
+        self.cy, self.cx = (r() - 0.5) * 0.8 * size, (r() - 0.5) * 0.8 * size
+        self.amp = 2 * r() - 1
+        self.sig = (25 + 15 * r()) * um
+        self.bounds = (-size / 2, size / 2, -size / 2, size / 2)
+        self.amp = self.amp * (max_slope / steepest_slope(self, size))
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor):
+        """Height (m) and slopes (h_x, h_y) at the points (x, y) (m)."""
+        ex, ey = x[..., None] - self.cx.to(x.device), y[..., None] - self.cy.to(x.device)
+        s2 = self.sig.to(x.device) ** 2
+        g = self.amp.to(x.device) * torch.exp(-(ex * ex + ey * ey) / (2 * s2))
+        return g.sum(-1), (-g * ex / s2).sum(-1), (-g * ey / s2).sum(-1)
+
+    def tensors(self):
+        return ()
+
+    def to(self, device):
+        return self  # its parameters move to the points' device when evaluated
+
+    def nodes(self, n: int):
+        """The heights (m) sampled at ``n`` x ``n`` nodes spanning the square, their pitch (m) and the first
+        node's (y, x) (m): the "discrete height map" of the paper's Fig. 14."""
+        t = torch.linspace(-self.size / 2, self.size / 2, n, dtype=self.amp.dtype)
+        yy, xx = torch.meshgrid(t, t, indexing="ij")
+        return self(xx, yy)[0], self.size / (n - 1), (-self.size / 2, -self.size / 2)
+
+
+def steepest_slope(height, size: float, n: int = 241) -> float:
+    """The largest slope |grad h| of a height model over the square of side ``size`` (m), on an ``n`` x ``n``
+    grid (dimensionless)."""
+    t = torch.linspace(-size / 2, size / 2, n, dtype=torch.float64)
+    yy, xx = torch.meshgrid(t, t, indexing="ij")
+    with torch.no_grad():
+        _, hx, hy = height(xx.flatten(), yy.flatten())
+    return float(torch.hypot(hx, hy).max())
+
+
+def freeform_plate(height, glass: float, material: str = "N-BK7") -> SequentialLens:
+    """A plate of ``material``: a flat front face at z = 0 and the freeform ``height`` model as its rear face at
+    z = ``glass`` (m) (:class:`optlib.rays.FreeformSurface`), in air."""
+    half = max(abs(b) for b in height.bounds)
+    return SequentialLens([Surface(0.0, 2 * half), FreeformSurface(glass, height)], [material, "air"], 2 * glass)
+
+
+def plate_beam(lens: SequentialLens, wavelength: float, size: float, n_side: int, angle: float,
+               dtype=torch.float64, device=None) -> Rays:
+    """A collimated beam at field ``angle`` (rad, in the y-z plane) of ``n_side`` x ``n_side`` parallel rays that
+    meets the plate's rear plane (its freeform's base) on the square of side ``size`` (m) about the axis: the
+    rays start 0.1 mm before the front face, offset by their walk through the air gap and the glass (Snell at
+    the flat front). Their optical paths start on one wavefront."""
+    n_g = lens.materials[0].n(wavelength)
+    glass = float(lens.surfaces[1].z)
+    gap = 1e-4
+    walk = glass * math.tan(math.asin(math.sin(angle) / n_g)) + gap * math.tan(angle)
+    s = (torch.arange(n_side, dtype=dtype, device=device) + 0.5) / n_side * size - size / 2
+    yy, xx = torch.meshgrid(s, s, indexing="ij")
+    o = torch.stack([xx.flatten(), yy.flatten() - walk, torch.full((n_side ** 2,), -gap, dtype=dtype, device=device)], -1)
+    d = SequentialLens.direction(angle, dtype, o.device).expand_as(o).clone()
+    return Rays(o, d, wavelength, (o * d).sum(-1))
+
+
+def freeform_rays_per_side(size: float, window: float, n: int) -> int:
+    """Rays per side of the patch for a field of ``n`` samples across ``window`` (m): denser than the samples."""
+    return int(math.ceil(FF_RAYS_PER_SAMPLE * size / (window / n)))
+
+
+def freeform_sampling(p: Dict, n: int, z: float, slope: float, angle: float):
+    """Whether the freeform measurement's sampling holds for a surface of steepest slope ``slope`` lit at
+    ``angle`` (rad), ``n`` field samples across the window, measured ``z`` (m) behind the plate: the rays'
+    field (:func:`optlib.rays.to_field`'s checks: directions about the carrier, ray density) and the
+    angular-spectrum step's band (:func:`optlib.propagation.asm`'s check), run on the chapter's own kind of
+    surface. Returns (ok, reason)."""
+    from optlib.propagation import asm
+    from optlib.rays import carrier_of, to_field
+    size, window, wl = p["ff_size_mm"] * mm, p["ff_window_mm"] * mm, p["ff_wavelength_nm"] * nm
+    bumps = GaussianBumps(size, p["ff_bumps"], slope, torch.Generator().manual_seed(p["seed"]))
+    lens = freeform_plate(bumps, p["ff_glass_mm"] * mm)
+    rays = plate_beam(lens, wl, size, freeform_rays_per_side(size, window, n), angle)
+    zc = float(lens.surfaces[1].z) + FF_CONVERSION_GAP
+    try:
+        with torch.no_grad():
+            out = lens.trace(rays, to_sensor=False).to_plane(zc)
+            grid = Grid((n, n), window / n, origin=(FF_CONVERSION_GAP * math.tan(angle), 0.0))
+            asm(to_field(out, grid, carrier=carrier_of(rays.d[0], wl)), z - zc)
+        return True, f"pitch {window / n / um:.2f} um"
+    except SamplingError as e:
+        return False, str(e)[:120]
+
+
 def dry_run(p: Dict) -> Dict:
     """Build the set-up, check the sampling of the most demanding PSF of each lens (the largest field, the
     largest aperture) by running the pupil model's own checks on it, and estimate the Huygens timing runs'
@@ -210,19 +330,30 @@ def dry_run(p: Dict) -> Dict:
             f"{p['render_field_deg']:g} deg ({why})", ok, 8 * n_ref ** 2 * p["render_psf_n"] ** 2,
             n_ref ** 2 * (math.pi / 4 * ns ** 2 / TRACE_RATE_CPU + dft + PSF_OVERHEAD_CPU))
     field = max(p["e2e_fields_deg"]) * deg
-    for a_mm, px_um in p["e2e_cases"]:  # the training PSFs' sampling at the largest field, before any step
-        ns = p["e2e_n_side"]
-        n_px = e2e_window_px(p["e2e_psf_n"], px_um)
-        try:
-            pr = pupil_rays(s.cooke, s.wavelength, field, n_side=ns, convention="paraxial", radius=a_mm * mm)
-            pupil_psf(pr, pr.window(Grid(n_px, px_um * um)))
-            ok, why = True, f"{n_px}^2 px"
-        except (SamplingError, ValueError) as e:
-            ok, why = False, str(e)[:120]
-        per_psf = E2E_PSF_CPU * (ns / 64) ** 2
-        add(f"Table 1: a = {a_mm:g} mm, {px_um:g} um, {p['e2e_steps']} steps x 3 systems x "
-            f"{len(p['e2e_fields_deg'])} fields ({why})", ok, 16 * (ns * n_px * 2 + n_px ** 2) * len(p["e2e_fields_deg"]),
-            3 * p["e2e_steps"] * len(p["e2e_fields_deg"]) * per_psf)
+    n_f = len(p["e2e_fields_deg"])
+    for table, cases, steps, systems, psfs_per_step in (("Table 1", p["e2e_cases"], p["e2e_steps"], 3, n_f),
+                                                        ("Table 3", p["cls_cases"], p["cls_steps"], 2, 1)):
+        for a_mm, px_um in cases:  # the training PSFs' sampling at the largest field, before any step
+            ns = p["e2e_n_side"]
+            n_px = e2e_window_px(p["e2e_psf_n"], px_um)
+            try:
+                pr = pupil_rays(s.cooke, s.wavelength, field, n_side=ns, convention="paraxial", radius=a_mm * mm)
+                pupil_psf(pr, pr.window(Grid(n_px, px_um * um)))
+                ok, why = True, f"{n_px}^2 px"
+            except (SamplingError, ValueError) as e:
+                ok, why = False, str(e)[:120]
+            per_psf = E2E_PSF_CPU * (ns / 64) ** 2
+            add(f"{table}: a = {a_mm:g} mm, {px_um:g} um, {steps} steps x {systems} systems x {psfs_per_step} "
+                f"field(s) per step ({why})", ok, 16 * (ns * n_px * 2 + n_px ** 2) * psfs_per_step,
+                systems * steps * psfs_per_step * per_psf)
+    for fig, n, z, slope, angle, steps in (
+            ("Fig. 14", p["ff_n"], p["ff_distance_mm"] * mm, p["ff_max_slope"], max(p["ff_angles_deg"]) * deg, 0),
+            ("Fig. 15", p["rec_n"], p["rec_distance_mm"] * mm, p["rec_max_slope"], 0.0, p["rec_steps"])):
+        ok, why = freeform_sampling(p, n, z, slope, angle)
+        rays = freeform_rays_per_side(p["ff_size_mm"] * mm, p["ff_window_mm"] * mm, n) ** 2
+        add(f"{fig}: {n}^2 field, {rays} rays, {z / mm:g} mm, slope {slope:g}, {math.degrees(angle):g} deg ({why})"
+            + (f", {steps} steps x 2 models" if steps else ""), ok, 16 * 4 * (2 * n) ** 2 + 8 * 30 * rays,
+            2 * steps * FF_STEP_CPU * (n / 128) ** 2 + 8 * rays / TRACE_RATE_CPU)
     nt = p["timing_n_side"]
     terms = math.pi / 4 * nt ** 2 * p["timing_psf_n"] ** 2
     add(f"Fig. 9 timing: Huygens, {nt}^2 rays x {p['timing_psf_n']}^2 px, fwd+bwd x {p['timing_repeats']}", True,

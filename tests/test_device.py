@@ -179,3 +179,27 @@ def test_raywave_model_with_a_doe():
         psf.sum().backward()
         on_device(psf)
         on_device(h.grad)
+
+
+def test_ho2024_freeform_measurement_and_its_gradient():
+    """Chapter 04, Figs. 14-15: parallel rays through a plate with a freeform face (B-spline, mesh, the exact
+    bumps) -> the Field they carry -> the angular spectrum to the sensor, differentiated in the control points."""
+    import papers.ho2024 as H
+    wl, size, window, n = 550e-9, 0.24e-3, 0.3e-3, 32
+    bumps = H.GaussianBumps(size, 3, 0.05, torch.Generator().manual_seed(0))
+    nodes, pitch, origin = bumps.nodes(6)
+    with on_other_device() as dev:
+        ctrl = ol.rays.BSplineHeight.interpolating(nodes.to(dev), pitch, origin).control.detach().requires_grad_(True)
+        for height in (ol.rays.BSplineHeight(ctrl, pitch, origin), ol.rays.MeshHeight(nodes.to(dev), pitch, origin),
+                       bumps):
+            lens = H.freeform_plate(height, 0.5e-3)
+            rays = H.plate_beam(lens, wl, size, H.freeform_rays_per_side(size, window, n), math.radians(5),
+                                device=dev)
+            out = lens.trace(rays, to_sensor=False).to_plane(0.5e-3 + H.FF_CONVERSION_GAP)
+            f = ol.rays.to_field(out, ol.Grid((n, n), window / n), carrier=ol.rays.carrier_of(rays.d[0], wl),
+                                 check=False)
+            img = ol.propagation.asm(f, 0.5e-3, check=False).intensity()
+            on_device(img)
+            if img.requires_grad:
+                img.sum().backward()
+        on_device(ctrl.grad)

@@ -110,3 +110,16 @@ def test_ssim_reflect_padding_is_the_torchmetrics_convention():
     assert abs(float(metrics.ssim(tb, ta, padding="reflect")) - float(metrics.ssim(tb, ta))) > 1e-3
     with pytest.raises(ValueError, match="padding"):
         metrics.ssim(tb, ta, padding="same")
+
+
+def test_high_frequency_fraction_sorts_power_by_frequency():
+    import optlib as ol
+    x = torch.arange(64, dtype=torch.float64)
+    low = torch.cos(2 * torch.pi * 8 / 64 * x)[None, :].expand(64, 64)     # 0.125 cycle per sample
+    high = torch.cos(2 * torch.pi * 24 / 64 * x)[:, None].expand(64, 64)   # 0.375
+    f = ol.metrics.high_frequency_fraction
+    assert float(f(low)) < 1e-20 and float(f(high)) == pytest.approx(1.0, abs=1e-12)
+    assert float(f(low + high)) == pytest.approx(0.5, abs=1e-12)  # equal amplitudes, equal power
+    assert float(f(low + 5.0)) < 1e-20                                # the mean is not counted
+    with pytest.raises(ValueError, match="cutoff"):
+        f(low, cutoff=0.5)

@@ -351,3 +351,25 @@ def test_raywave_refuses_a_plane_too_close_to_focus_and_is_accurate_where_it_acc
     coarse = raywave_psf(lens, WL, g, dx=1e-6, window=240, plane_z=plane, n_side=128, check=False)
     fine = raywave_psf(lens, WL, g, dx=0.5e-6, window=480, plane_z=plane, n_side=256)
     assert l1(coarse) > 0.04 and l1(fine) < 0.025
+
+
+def test_psf_map_sharded_by_torchrun_equals_one_process(tmp_path):
+    """Two gloo processes each compute half of a PSF map and gather it: the same map, bit for bit, as one
+    process (Ho et al.'s full-scale maps are 1089 PSFs of 257^2)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    worker = Path(__file__).with_name("psfmap_worker.py")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29547",
+                    str(worker), str(tmp_path / "two.pt")], check=True, env=env, timeout=240, capture_output=True)
+    subprocess.run([sys.executable, str(worker), str(tmp_path / "one.pt")], check=True, env=env, timeout=120,
+                   capture_output=True)
+    two = torch.load(tmp_path / "two.pt", weights_only=True)
+    one = torch.load(tmp_path / "one.pt", weights_only=True)
+    assert two["world"] == 2 and one["world"] == 1
+    assert two["map"].shape == (2, 3, 17, 17) and torch.equal(two["map"], one["map"])
+    from optlib.psf import psf_map
+    with pytest.raises(ValueError, match="not initialised"):
+        psf_map(library("cooke_triplet").scaled(0.1), 532e-9, Grid(9, 1e-6), [0.0], distributed=True)

@@ -348,3 +348,41 @@ def test_ho2024_training_cases_are_checked_before_anything_runs():
         H.check({**p, "e2e_psf_n": 2 * p["e2e_patch"]})
     with pytest.raises(ValueError, match="not a subset"):
         H.check({**p, "map_n": [1, 4]})
+
+
+def test_ho2024_freeform_helpers_bumps_beam_and_sampling():
+    """Chapter 04's freeform set-up: the bumps' slopes are their heights' derivatives and reach the asked steepest
+    slope; the plate's beam lands centred on the patch at any angle (so every height model is lit alike); the
+    sampling check passes the chapter's settings and refuses a field too coarse for the slopes."""
+    import yaml
+    from pathlib import Path
+    import papers.ho2024 as H
+    from optlib.rays import MeshHeight
+    size = 0.24e-3
+    b = H.GaussianBumps(size, 10, 0.1, torch.Generator().manual_seed(3))
+    assert H.steepest_slope(b, size) == pytest.approx(0.1, rel=1e-12)
+    g = torch.Generator().manual_seed(0)
+    x, y = ((torch.rand(200, generator=g, dtype=torch.float64) - 0.5) * size for _ in range(2))
+    h, hx, hy = b(x, y)
+    e = 1e-10
+    assert torch.allclose(hx, (b(x + e, y)[0] - b(x - e, y)[0]) / (2 * e), atol=1e-6)
+    assert torch.allclose(hy, (b(x, y + e)[0] - b(x, y - e)[0]) / (2 * e), atol=1e-6)
+    nodes, pitch, origin = b.nodes(7)
+    assert nodes.shape == (7, 7) and pitch == pytest.approx(size / 6) and origin == (-size / 2, -size / 2)
+    flat = MeshHeight(torch.zeros(3, 3, dtype=torch.float64), size / 2, (-size / 2, -size / 2))
+    lens = H.freeform_plate(flat, 0.5e-3)
+    for deg_ in (0.0, 10.0):
+        rays = H.plate_beam(lens, 550e-9, size, 40, math.radians(deg_))
+        at = lens.trace(rays, to_sensor=False)
+        assert bool(at.valid.all())
+        xy = at.o[:, :2]
+        assert float(xy.mean(0).abs().max()) < 1e-12
+        assert float(xy.abs().max()) == pytest.approx(size / 2 * (1 - 1 / 40), rel=1e-9)
+    p = yaml.safe_load((Path(__file__).parents[1] / "params" / "ho2024" / "tiny.yaml").read_text())
+    assert H.freeform_sampling(p, p["ff_n"], p["ff_distance_mm"] * 1e-3, p["ff_max_slope"], math.radians(10))[0]
+    ok, why = H.freeform_sampling(p, 48, 1e-3, 0.12, 0.0)
+    assert not ok and "pitch" in why
+    with pytest.raises(ValueError, match="even"):
+        H.check({**p, "rec_n": 129})
+    with pytest.raises(ValueError, match="smaller than the measurement window"):
+        H.check({**p, "ff_size_mm": 0.3})

@@ -53,12 +53,19 @@ def field_grid(n_grid: int, half_field: float):
 
 
 def psf_map(lens, wavelength, grid: Grid, fields, method: str = "pupil", n_side: int = 64,
-            depth: Optional[float] = None, progress: bool = False, **kwargs) -> torch.Tensor:
+            depth: Optional[float] = None, progress: bool = False, distributed: Optional[bool] = None,
+            **kwargs) -> torch.Tensor:
     """PSFs on ``grid`` (each centred on its chief ray's sensor hit) for nested lists ``fields`` of field
     angles (rad, a number for the y-z plane or a tuple (theta_x, theta_y)); with ``depth`` (m, object distance
     in front of the first vertex) the object is a point at that distance in the direction of the field angle
     instead of at infinity. ``method`` as :func:`wave_psf`. Returns a tensor shaped like ``fields``, then
-    (C,) for a tensor of wavelengths, then (H, W)."""
+    (C,) for a tensor of wavelengths, then (H, W).
+
+    Sharded over processes under ``torchrun`` (``distributed=None``: when ``torch.distributed`` is initialised,
+    e.g. by :func:`optlib.train.distributed_setup`): each process computes its contiguous share of the fields
+    (:func:`optlib.train.shard`) and the shares are gathered, so every process returns the whole map, equal
+    bitwise to one process's (each PSF is computed the same way wherever it runs). The gathered map carries no
+    gradient: shard maps computed without one (a reference map, a full-scale rendering)."""
     if method not in MODELS:
         raise ValueError(f"unknown method {method!r}; one of {MODELS}")
 
@@ -71,8 +78,25 @@ def psf_map(lens, wavelength, grid: Grid, fields, method: str = "pupil", n_side:
         return wave_psf(lens, wavelength, grid, a, source, n_side, method, **kwargs)
 
     flat, shape = _flatten(fields)
-    psfs = [one(a) for a in tqdm(flat, desc="PSF map", disable=not progress, leave=False, mininterval=1.0)]
-    return torch.stack(psfs).reshape(*shape, *psfs[0].shape)
+    import torch.distributed as dist
+    world = dist.get_world_size() if (dist.is_available() and dist.is_initialized()) else 1
+    if distributed and world == 1 and not (dist.is_available() and dist.is_initialized()):
+        raise ValueError("psf_map(distributed=True): torch.distributed is not initialised (launch with torchrun and "
+                         "call optlib.train.distributed_setup first)")
+    if distributed is False or world == 1:
+        psfs = [one(a) for a in tqdm(flat, desc="PSF map", disable=not progress, leave=False, mininterval=1.0)]
+        return torch.stack(psfs).reshape(*shape, *psfs[0].shape)
+    from ..train import shard
+    rank = dist.get_rank()
+    mine = shard(len(flat), rank, world)
+    with torch.no_grad():
+        local = [one(flat[i]).cpu() for i in tqdm(mine, desc=f"PSF map (rank {rank})", disable=not progress,
+                                                   leave=False, mininterval=1.0)]
+    parts = [None] * world
+    dist.all_gather_object(parts, local)  # every rank's list of PSFs, in rank order = field order
+    psfs = [p for part in parts for p in part]
+    device = lens.device
+    return torch.stack(psfs).reshape(*shape, *psfs[0].shape).to(device)
 
 
 def _flatten(f):
