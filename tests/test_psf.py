@@ -369,7 +369,9 @@ def test_psf_map_sharded_by_torchrun_equals_one_process(tmp_path):
     two = torch.load(tmp_path / "two.pt", weights_only=True)
     one = torch.load(tmp_path / "one.pt", weights_only=True)
     assert two["world"] == 2 and one["world"] == 1
-    assert two["map"].shape == (2, 3, 17, 17) and torch.equal(two["map"], one["map"])
+    assert two["map"].shape == (2, 3, 17, 17)
+    diff = float((two["map"] - one["map"]).abs().max() / one["map"].abs().max())
+    assert diff < 1e-12, diff  # the same PSFs (bitwise in most runs; float64 rounding of the thread pool aside)
     from optlib.psf import psf_map
     with pytest.raises(ValueError, match="not initialised"):
         psf_map(library("cooke_triplet").scaled(0.1), 532e-9, Grid(9, 1e-6), [0.0], distributed=True)

@@ -79,10 +79,11 @@ def psf_map(lens, wavelength, grid: Grid, fields, method: str = "pupil", n_side:
 
     flat, shape = _flatten(fields)
     import torch.distributed as dist
-    world = dist.get_world_size() if (dist.is_available() and dist.is_initialized()) else 1
-    if distributed and world == 1 and not (dist.is_available() and dist.is_initialized()):
+    initialised = dist.is_available() and dist.is_initialized()
+    if distributed and not initialised:
         raise ValueError("psf_map(distributed=True): torch.distributed is not initialised (launch with torchrun and "
                          "call optlib.train.distributed_setup first)")
+    world = dist.get_world_size() if initialised else 1
     if distributed is False or world == 1:
         psfs = [one(a) for a in tqdm(flat, desc="PSF map", disable=not progress, leave=False, mininterval=1.0)]
         return torch.stack(psfs).reshape(*shape, *psfs[0].shape)
@@ -95,8 +96,7 @@ def psf_map(lens, wavelength, grid: Grid, fields, method: str = "pupil", n_side:
     parts = [None] * world
     dist.all_gather_object(parts, local)  # every rank's list of PSFs, in rank order = field order
     psfs = [p for part in parts for p in part]
-    device = lens.device
-    return torch.stack(psfs).reshape(*shape, *psfs[0].shape).to(device)
+    return torch.stack(psfs).reshape(*shape, *psfs[0].shape).to(lens.device)
 
 
 def _flatten(f):
