@@ -12,6 +12,7 @@ pupil convention with ``radius`` = the aperture radius (:meth:`optlib.rays.Seque
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from typing import Dict, List
 
@@ -37,7 +38,7 @@ PARAMS = ("scale", "seed", "device", "cooke_scale", "psf_wavelength_nm", "airy_w
           "ff_wavelength_nm", "ff_size_mm", "ff_window_mm", "ff_glass_mm", "ff_nodes", "ff_bumps", "ff_max_slope",
           "ff_n", "ff_distance_mm", "ff_angles_deg", "rec_distance_mm", "rec_n", "rec_max_slope", "rec_init_um",
           "rec_steps", "rec_lr_um", "cls_cases", "cls_n_train", "cls_n_test", "cls_size", "cls_width", "cls_steps",
-          "cls_batch", "cls_lr_net")
+          "cls_batch", "cls_lr_net", "checkpoint_dir")
 
 #: measured on the machines of this project (2 cores, torch 2.13.0+cpu; README "Measured"): the Huygens sum's
 #: ray x sub-sample rate and the tracer's forward rate, used by the dry run's time estimates
@@ -141,6 +142,55 @@ def render_fields(n: int, corner_field: float):
     t = math.tan(corner_field) / math.sqrt(2)
     u = [(-1 + 2 * i / (n - 1)) * t if n > 1 else 0.0 for i in range(n)]
     return [[(math.atan(u[j]), math.atan(u[i])) for j in range(n)] for i in range(n)]
+
+
+#: the parameters that determine Table 2's reference PSF maps (the key of their checkpoint)
+RENDER_MAP_PARAMS = ("cooke_scale", "psf_wavelength_nm", "singlet_beam_mm", "render_n", "render_field_deg",
+                     "render_psf_n", "map_ref_n", "map_n_side")
+#: the Cooke triplet's beam radius (m) on its paraxial entrance pupil in Table 2's renders (the paper's 0.1 mm)
+RENDER_COOKE_RADIUS = 0.1 * mm
+
+
+def render_lenses(s: Setup, p: Dict) -> Dict[str, tuple]:
+    """Table 2's two lenses by name: (lens, beam radius on the paraxial entrance pupil in m)."""
+    return {"singlet": (s.singlet, s.singlet_beam), f"Cooke x{p['cooke_scale']:g}": (s.cooke, RENDER_COOKE_RADIUS)}
+
+
+def render_maps(s: Setup, p: Dict, checkpoint=None, progress: bool = False):
+    """Table 2's reference PSF maps: for each lens of :func:`render_lenses`, ``map_ref_n`` x ``map_ref_n`` pupil
+    PSFs (:func:`optlib.psf.psf_map`, paraxial convention) of ``render_psf_n``^2 pixels at the pitch of
+    :func:`render_pitch`, at the fields of :func:`render_fields`. Returns ({name: map (n, n, H, W) float64 on
+    the CPU, unnormalised}, {name: pitch in m}).
+
+    Under torchrun the maps are sharded over the processes (every process gets them whole). With ``checkpoint``
+    (a file path) the maps are read from it when it exists and was written for the same
+    :data:`RENDER_MAP_PARAMS` (another key raises, naming both), else computed and written there atomically by
+    rank 0: ``python -m papers.ho2024 maps`` computes a full-scale set once, on as many processes as there are."""
+    from pathlib import Path
+
+    import torch.distributed as dist
+
+    from optlib.psf import psf_map
+    from optlib.train import load_checkpoint, save_checkpoint
+    key = repr(sorted((k, p[k]) for k in RENDER_MAP_PARAMS))
+    if checkpoint and Path(checkpoint).is_file():
+        st = load_checkpoint(checkpoint)
+        if st.get("key") != key:
+            raise ValueError(f"{checkpoint} holds PSF maps of other settings (its key {st.get('key')!r} != {key!r}); "
+                             "use another checkpoint_dir, or delete it to compute them afresh")
+        return dict(st["maps"]), dict(st["pitch"])
+    corner = p["render_field_deg"] * deg
+    fields = render_fields(p["map_ref_n"], corner)
+    maps, pitch = {}, {}
+    for name, (lens, a) in render_lenses(s, p).items():
+        pitch[name] = render_pitch(lens, s.wavelength, corner, p["render_n"])
+        with torch.no_grad():
+            maps[name] = psf_map(lens, s.wavelength, Grid(p["render_psf_n"], pitch[name]), fields,
+                                 n_side=p["map_n_side"], convention="paraxial", radius=a, progress=progress).cpu()
+    rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+    if checkpoint and rank == 0:
+        save_checkpoint(checkpoint, {"key": key, "maps": maps, "pitch": pitch})
+    return maps, pitch
 
 
 def render_pitch(lens: SequentialLens, wavelength: float, corner_field: float, n_px: int) -> float:
@@ -368,3 +418,39 @@ def dry_run_report(d: Dict) -> str:
     lines.append(f"peak memory {budget.human_bytes(d['peak_bytes'])}, about {d['seconds']:.0f} s of counted work "
                  f"at {HUYGENS_RATE_CPU / 1e6:g} M ray-px/s (Huygens) and {TRACE_RATE_CPU / 1e6:g} M rays/s (tracing)")
     return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    """``python -m papers.ho2024 maps --params P.yaml --out DIR``: compute Table 2's reference PSF maps
+    (:func:`render_maps`) once, sharded over the processes of torchrun, into ``DIR/<scale>_render_maps.pt``; the chapter
+    run with ``checkpoint_dir: DIR`` and the same map parameters reads them instead of computing them."""
+    import argparse
+    from pathlib import Path
+
+    from optlib import train
+
+    from . import read_param_file
+    ap = argparse.ArgumentParser(prog="python -m papers.ho2024", description=main.__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    m = sub.add_parser("maps", help="compute Table 2's reference PSF maps")
+    m.add_argument("--params", required=True, help="chapter parameter YAML (e.g. params/ho2024/full.yaml)")
+    m.add_argument("--out", required=True, help="output folder (the chapter's checkpoint_dir)")
+    m.add_argument("--no-progress", action="store_true")
+    a = ap.parse_args(argv)
+    try:
+        p = read_param_file("ho2024", a.params)
+    except (KeyError, ValueError, FileNotFoundError) as e:
+        raise SystemExit(f"{a.params}: {e.args[0] if e.args else e}")
+    rank, world, device = train.distributed_setup()
+    t0 = time.perf_counter()
+    out = Path(a.out) / f"{p['scale']}_render_maps.pt"  # the chapter's name for it: <scale>_<name>.pt
+    maps, _ = render_maps(setup(p, device=device), p, checkpoint=out, progress=not a.no_progress and rank == 0)
+    if rank == 0:
+        n = sum(v.shape[0] * v.shape[1] for v in maps.values())
+        print(f"{n} PSFs by {world} process(es) in {time.perf_counter() - t0:.0f} s; {out}")
+    train.distributed_cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

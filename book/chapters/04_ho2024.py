@@ -109,9 +109,11 @@ cls_width = 16
 cls_steps = 300
 cls_batch = 32
 cls_lr_net = 0.005
+checkpoint_dir = ""  # a folder: trainings resume from it, Table 2's maps are read from it
 
 # %%
 import math
+import os
 import time
 
 import matplotlib.pyplot as plt
@@ -469,20 +471,25 @@ results.check("fig9_wave_costs_more", "The wave model's backward pass costs more
 # the paper's renders). The reference map has `map_ref_n`² PSFs (81; the paper's reference is 969) and each
 # N_T map is a subset of it, so the maps differ only in how many PSFs they keep. The Cooke triplet at a = 0.1 mm
 # and the singlet with its 1.5 mm beam, 532 nm, grey photographs, read noise `render_noise`.
+#
+# `H.render_maps` computes the two reference maps, for each lens one `ol.psf.psf_map` of pupil PSFs
+# (`convention="paraxial"`, `radius` = the beam) on a `render_psf_n`² window at the render's pixel pitch. At full
+# scale these are 2 x 1089 PSFs of 257² pixels: `python -m papers.ho2024 maps --params params/ho2024/full.yaml
+# --out checkpoints/ho2024`, launched with `torchrun --nproc_per_node=N`, shares them out over N processes and
+# writes them once; a run with that `checkpoint_dir` and the same map parameters reads them (other parameters are
+# refused, naming both settings).
 
 # %% tags=["nbval-ignore-output"]
-corner = render_field_deg * ol.deg
-lenses2 = {"singlet": (S.singlet, S.singlet_beam), "Cooke x0.1": (S.cooke, a01)}
-maps, pitch2 = {}, {}
-t0 = time.time()
-for name, (lens, a) in lenses2.items():
-    pitch2[name] = H.render_pitch(lens, S.wavelength, corner, render_n)
-    m = ol.psf.psf_map(lens, S.wavelength, ol.Grid(render_psf_n, pitch2[name]), H.render_fields(map_ref_n, corner),
-                       n_side=map_n_side, convention="paraxial", radius=a, progress=True).float()
-    maps[name] = (m / m.sum(dim=(-2, -1), keepdim=True)).to(dev)  # each PSF of unit power in its window
-print(f"{2 * map_ref_n ** 2} PSFs in {time.time() - t0:.0f} s; pixel pitch: "
-      + ", ".join(f"{k} {v / ol.um:.1f} um" for k, v in pitch2.items()))
+def ckpt(name):
+    """A checkpoint file in ``checkpoint_dir`` (none at tiny): trainings resume from it."""
+    return os.path.join(checkpoint_dir, f"{scale}_{name}.pt") if checkpoint_dir else None
 
+
+t0 = time.time()
+raw, pitch2 = H.render_maps(S, params, checkpoint=ckpt("render_maps"), progress=True)
+maps = {k: (m / m.sum(dim=(-2, -1), keepdim=True)).to(dev) for k, m in ((k, m.float()) for k, m in raw.items())}  # unit power
+print(f"{sum(m.shape[0] * m.shape[1] for m in maps.values())} PSFs in {time.time() - t0:.0f} s; pixel pitch: "
+      + ", ".join(f"{k} {v / ol.um:.1f} um" for k, v in pitch2.items()))
 
 def sub_map(name, n):
     """The n x n map: a subset of the reference grid (n = 1: its centre PSF, the isoplanatic assumption)."""
@@ -584,6 +591,7 @@ def train_recon(name, n):
         return torch.nn.functional.mse_loss(net(x), y)
 
     ol.train.fit(step, net, opt, recon_steps, desc=f"{name}, N_T = {n * n}", generator=g,
+                 checkpoint=ckpt(f"table2_{name.replace(' ', '_')}_{n}"),
                  key=ol.train.run_key("table2", params, lens=name, n=n))
     return net.eval()
 
@@ -746,7 +754,7 @@ def train_e2e(physics, a, px, train_lens=True):
     if train_lens:
         groups.append({"params": [m.delta], "lr": e2e_lr_lens})
     opt = torch.optim.Adam(groups)
-    fnum = [float(m.f_number())]
+    st = {"fnum": torch.tensor([float(m.f_number())], dtype=torch.float64)}  # kept in the checkpoint
 
     def step(i):
         idx = torch.randint(0, e2e_train.shape[0], (e2e_batch,), generator=g)
@@ -754,13 +762,14 @@ def train_e2e(physics, a, px, train_lens=True):
         x = e2e_train[idx, :, t_:t_ + e2e_patch, l_:l_ + e2e_patch]
         psfs = system_psfs(m.lens(), physics, a, px)
         rec = torch.stack([m.reconstruct(y, p) for y, p in zip(render_batch(x, psfs, g), psfs)])
-        if i:
-            fnum.append(float(m.f_number()))  # after the previous step's update
+        if i:  # the F-number after the previous step's update
+            st["fnum"] = torch.cat([st["fnum"], st["fnum"].new_tensor([float(m.f_number())])])
         return torch.nn.functional.mse_loss(interior(rec, px), interior(x.expand_as(rec), px))
 
     ol.train.fit(step, m, opt, e2e_steps, desc=f"{physics}, a = {a / ol.mm:g} mm, {px / ol.um:g} um", generator=g,
-                 key=ol.train.run_key("table1", params, physics=physics, a=a, px=px, train_lens=train_lens))
-    return m.eval(), fnum
+                 checkpoint=ckpt(f"table1_{physics}_{a / ol.mm:g}mm_{px / ol.um:g}um" + ("" if train_lens else "_fixed")),
+                 state=st, key=ol.train.run_key("table1", params, physics=physics, a=a, px=px, train_lens=train_lens))
+    return m.eval(), st["fnum"].tolist()
 
 
 @torch.no_grad()
@@ -914,7 +923,8 @@ def train_classifier(physics, a, px):
     opt = torch.optim.Adam([{"params": [*m.features.parameters(), *m.head.parameters()], "lr": cls_lr_net},
                             {"params": [m.delta], "lr": e2e_lr_lens}])
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, [cls_lr_net, e2e_lr_lens], total_steps=cls_steps)
-    fnum = [float(cooke_with(torch.zeros_like(c0)).paraxial(S.wavelength)["efl"]) / (2 * a)]
+    st = {"fnum": torch.tensor([float(cooke_with(torch.zeros_like(c0)).paraxial(S.wavelength)["efl"]) / (2 * a)],
+                               dtype=torch.float64)}  # kept in the checkpoint
 
     def step(i):
         idx = torch.randint(0, len(cls_x), (cls_batch,), generator=g)
@@ -924,13 +934,15 @@ def train_classifier(physics, a, px):
         f = e2e_fields[int(torch.randint(0, len(e2e_fields), (), generator=g))]  # one field per step
         y = render_batch(x, system_psfs(m.lens(), physics, a, px, [f]), g)[0]  # (B, 1, S, S)
         if i:
-            fnum.append(float(m.lens().paraxial(S.wavelength)["efl"]) / (2 * a))
+            fnum_i = float(m.lens().paraxial(S.wavelength)["efl"]) / (2 * a)
+            st["fnum"] = torch.cat([st["fnum"], st["fnum"].new_tensor([fnum_i])])
         return torch.nn.functional.cross_entropy(m(y), cls_y[idx])
 
     ol.train.fit(step, m, opt, cls_steps, scheduler=sched, generator=g,
                  desc=f"classifier, {physics}, a = {a / ol.mm:g} mm, {px / ol.um:g} um",
+                 checkpoint=ckpt(f"table3_{physics}_{a / ol.mm:g}mm_{px / ol.um:g}um"), state=st,
                  key=ol.train.run_key("table3", params, physics=physics, a=a, px=px))
-    return m.eval(), fnum
+    return m.eval(), st["fnum"].tolist()
 
 
 @torch.no_grad()
@@ -1160,7 +1172,8 @@ for name, model_fn in (("wave", measure), ("ray", measure_rays)):
         return ((model_fn(ol.rays.BSplineHeight(ctrl, node_pitch, node_origin), 0.0, rec_n, z15) - meas15)
                 / scale15).pow(2).mean()
     t0 = time.time()
-    res = ol.train.fit(step, holder, opt, rec_steps, scheduler=sched, desc=f"recover ({name} model)")
+    res = ol.train.fit(step, holder, opt, rec_steps, scheduler=sched, desc=f"recover ({name} model)",
+                       checkpoint=ckpt(f"fig15_{name}"), key=ol.train.run_key("fig15", params, model=name))
     recovered[name] = ol.rays.BSplineHeight(ctrl.detach(), node_pitch, node_origin)
     hist15[name] = res.history
     print(f"{name} model: {rec_steps} steps in {time.time() - t0:.0f} s, loss {res.history[0]:.3e} -> {res.history[-1]:.3e}")
