@@ -114,6 +114,13 @@ register(_sellmeier("F2", 1.34533359, 0.00997743871, 0.209073176, 0.0470450767, 
 register(_sellmeier("fused silica", 0.6961663, 0.0684043 ** 2, 0.4079426, 0.1162414 ** 2, 0.8974794,
                     9.896161 ** 2, "I. H. Malitson, J. Opt. Soc. Am. 55, 1205 (1965)", 1.45846, 67.82,
                     (0.21e-6, 3.71e-6)), "fused_silica", "SiO2", "silica", "F_SILICA")
+# HK51, the glass of Yang et al.'s (2024) aspheric singlet, is in no public catalogue we found. The authors' ray
+# tracer (DeepLens, its material table) gives Sellmeier terms (k1, l1, ..., l3 in um^2, kept as they are, l3 < 0
+# included) and a catalogue line "n_d 1.5501, V_d 58.64": the terms give n_d 1.5231 and V_d 58.64, so the V_d
+# agrees and the n_d line does not; the terms are what their tracer computes with, and what is used here.
+register(_sellmeier("HK51", 0.9602, 116.24248, 1.1836896, 0.0118030, 0.1023382, -0.018958,
+                    "Yang et al. 2024, the authors' DeepLens material table (Sellmeier terms; n_d 1.5231 from them, "
+                    "where the table's own n_d entry says 1.5501)", 1.52307, 58.64, (0.4e-6, 0.8e-6)), "H-K51")
 # Plastics: N. Sultanova, S. Kasarova, I. Nikolov, Acta Phys. Pol. A 116, 585 (2009), one-term Sellmeier;
 # published n_d / V_d from the ZEMAX MISC catalogue (PMMA 1.4918 / 57.4, POLYCARB 1.5855 / 29.9). The
 # one-term fits give n_d within 1.2e-3 but V_d of 53.2 and 27.9: plastic grades differ by this much, and

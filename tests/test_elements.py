@@ -50,6 +50,24 @@ def test_quantize_levels_and_straight_through_gradient():
     assert torch.allclose(h.grad, torch.ones_like(h))
 
 
+def test_wrapped_quantisation_is_periodic_and_nearest_in_phase():
+    """A height within half a step of one period is the phase 0, not the top level: every quantised phase is
+    the nearest level modulo 2 pi (error at most half a step), so a blazed ramp keeps sinc^2(1/N) in its first
+    order; unwrapped heights are clamped instead."""
+    hmax, n = 1.0e-6, 16
+    h = torch.linspace(0, 3 * hmax, 3001, dtype=torch.float64)[:-1]
+    q = quantize(h, n, hmax)
+    err = torch.remainder(q - h + hmax / 2, hmax) - hmax / 2  # the height error modulo one period
+    assert float(err.abs().max()) <= hmax / n / 2 + 1e-15
+    assert float(quantize(torch.tensor([0.99 * hmax], dtype=torch.float64), n, hmax)) == 0.0
+    assert float(quantize(torch.tensor([0.99 * hmax], dtype=torch.float64), n, hmax, wrap=False)) == hmax * (n - 1) / n
+    # the first order of one period of the quantised ramp: sinc^2(1/N) of the power (the step function's theory)
+    x = (torch.arange(16000, dtype=torch.float64) + 0.5) / 16000
+    t = torch.exp(2j * torch.pi * quantize(x * hmax, n, hmax) / hmax)
+    eta = float((t * torch.exp(-2j * torch.pi * x)).mean().abs() ** 2)
+    assert abs(eta - float(torch.sinc(torch.tensor(1 / n)) ** 2)) < 1e-6, eta
+
+
 def test_fabrication_noise_bounds_and_seed():
     h = torch.zeros(1000, dtype=torch.float64)
     g1 = torch.Generator().manual_seed(1)
@@ -129,3 +147,24 @@ def test_saturable_absorber_transmits_more_at_high_intensity():
     assert t_strong > t_weak
     with pytest.raises(ValueError):
         ol.SaturableAbsorber(alpha0_L=-1)
+
+
+def test_zernike_fit_recovers_known_terms_and_refuses_bad_input():
+    """Scattered samples of a known Noll sum over an off-centre disc give its coefficients back (least squares,
+    exact for noiseless data), and the surface rebuilt from them matches the samples."""
+    from optlib.elements import zernike_fit, zernike_surface
+    g = torch.Generator().manual_seed(3)
+    c_true = torch.randn(15, generator=g, dtype=torch.float64) * 1e-7
+    centre, radius = (0.2e-3, -0.1e-3), 0.4e-3
+    r = radius * torch.sqrt(torch.rand(4000, generator=g, dtype=torch.float64))
+    t = 2 * math.pi * torch.rand(4000, generator=g, dtype=torch.float64)
+    x, y = centre[0] + r * torch.cos(t), centre[1] + r * torch.sin(t)
+    w = zernike_surface(c_true, x, y, centre, radius)
+    c = zernike_fit(x, y, w, centre, radius, 15)
+    assert float((c - c_true).abs().max()) < 1e-18
+    c21 = zernike_fit(x, y, w, centre, radius, 21)  # more terms than the data hold: the extra ones vanish
+    assert float(c21[15:].abs().max()) < 1e-18
+    with pytest.raises(ValueError, match="radii"):
+        zernike_fit(x, y, w, centre, radius / 2, 15)
+    with pytest.raises(ValueError, match="samples"):
+        zernike_fit(x[:10], y[:10], w[:10], centre, radius, 15)

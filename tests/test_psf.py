@@ -271,6 +271,29 @@ def test_a_doe_grating_shifts_the_psf_by_the_diffraction_angle_in_the_wave_and_r
     assert cx == pytest.approx(12.0, abs=0.2)  # 12 um = three 4 um pixels, on a 1 um grid
 
 
+def test_a_doe_aperture_blocks_rays_in_the_ray_models():
+    """A DOE with an aperture is dark outside it for rays too: the rays that pass a disc of radius a on the DOE
+    plane are the share of the beam's footprint it covers (a^2 / r_beam^2 for a uniform cone, within the
+    sampling), in the traced bundle the ray and exit-pupil models use; without an aperture every ray passes."""
+    from optlib.elements import circ
+    from optlib.psf import traced_bundle
+    lens = _asphere()
+    z = 5.1e-3
+    dg = Grid(700, 4e-6)
+    open_doe = DOE(torch.zeros(dg.shape, dtype=torch.float64), "fused silica", grid=dg, z=z)
+    all_rays, _, _, _ = traced_bundle(lens, WL, 0.0, None, 128, open_doe)
+    r_beam = float(all_rays.o[all_rays.valid][:, :2].norm(dim=-1).max())
+    a = 0.5 * r_beam
+    holed = DOE(torch.zeros(dg.shape, dtype=torch.float64), "fused silica", grid=dg, z=z,
+                aperture=circ(dg, a, antialias=False))
+    for deflect in (True, False):
+        some, _, _, _ = traced_bundle(lens, WL, 0.0, None, 128, holed, deflect=deflect)
+        share = float(some.valid.sum()) / float(all_rays.valid.sum())
+        assert share == pytest.approx(0.25, abs=0.02), share
+        assert float(some.o[some.valid][:, :2].norm(dim=-1).max()) <= a + 4e-6
+    assert float(all_rays.valid.float().mean()) > 0.7  # pi / 4 of the square grid fills the stop
+
+
 def test_gradients_in_conic_asphere_thickness_and_sensor_match_finite_differences():
     def spot(k=0.0, a4=0.0, z2=5e-3, zs=52e-3):
         s1 = Surface(0.0, 6e-3, 1 / 50e-3, k, (0.0, a4))

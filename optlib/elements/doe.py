@@ -43,24 +43,29 @@ def phase_to_height(phase: torch.Tensor, material, wavelength: float, medium=1.0
 
 class _STEQuantize(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, h, step, h_max):
-        return torch.clamp(torch.round(h / step), 0, round(h_max / step) - 1) * step
+    def forward(ctx, h, step, levels, periodic):
+        q = torch.round(h / step)
+        q = torch.remainder(q, levels) if periodic else torch.clamp(q, 0, levels - 1)
+        return q * step
 
     @staticmethod
     def backward(ctx, g):
-        return g, None, None
+        return g, None, None, None
 
 
 def quantize(height: torch.Tensor, levels: int, h_max: float, wrap: bool = True) -> torch.Tensor:
-    """Quantise heights to ``levels`` steps of ``h_max / levels`` (m) with a straight-through gradient.
+    """Quantise heights to the nearest of ``levels`` steps of ``h_max / levels`` (m) with a straight-through
+    gradient.
 
     ``wrap`` first wraps heights into [0, h_max) (h_max = one 2 pi phase period of the design wavelength
-    for a diffractive element); the gradient passes through the rounding unchanged.
+    for a diffractive element) and treats the levels as periodic: a height within half a step of h_max rounds
+    to 0, the same phase, not to the top level. Without ``wrap`` heights are clamped to the levels. The
+    gradient passes through the rounding unchanged.
     """
     if levels < 2:
         raise ValueError(f"levels must be >= 2, got {levels}")
     h = torch.remainder(height, h_max) if wrap else height
-    return _STEQuantize.apply(h, h_max / levels, h_max)
+    return _STEQuantize.apply(h, h_max / levels, levels, wrap)
 
 
 def fabrication_noise(height: torch.Tensor, tolerance: float, kind: str = "uniform",
@@ -346,6 +351,18 @@ class DOE(nn.Module):
         r = torch.round((y.detach() - self.grid.origin[0]) / self.grid.dy + H // 2).long().clamp(0, H - 1)
         c = torch.round((x.detach() - self.grid.origin[1]) / self.grid.dx + W // 2).long().clamp(0, W - 1)
         return phi[r, c]
+
+    def passes_at(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Whether rays crossing the element at (x, y) (m, (N,)) get through: everywhere without an aperture;
+        with one, where its pixel transmits at least half (outside the element it is dark). Bool (N,)."""
+        if self.aperture is None:
+            return torch.ones_like(x, dtype=torch.bool)
+        H, W = self.grid.shape
+        r = torch.round((y.detach() - self.grid.origin[0]) / self.grid.dy + H // 2).long()
+        c = torch.round((x.detach() - self.grid.origin[1]) / self.grid.dx + W // 2).long()
+        on = (r >= 0) & (r < H) & (c >= 0) & (c < W)
+        a = self.aperture.to(x.device)[r.clamp(0, H - 1), c.clamp(0, W - 1)]
+        return on & (a >= 0.5)
 
     def grating_at(self, x: torch.Tensor, y: torch.Tensor, wavelength: float):
         """Local phase gradient (dphi/dx, dphi/dy) (rad/m) at points (x, y) (m, (N,)): central differences of the

@@ -48,3 +48,32 @@ def zernike_basis(grid, radius: float, n_terms: int, device=None, dtype=torch.fl
     rho = torch.sqrt(x * x + y * y) / radius
     theta = torch.atan2(y.expand(grid.shape), x.expand(grid.shape))
     return torch.stack([zernike(j, rho, theta) for j in range(1, n_terms + 1)]).to(dtype)
+
+
+def zernike_fit(x: torch.Tensor, y: torch.Tensor, values: torch.Tensor, center, radius: float,
+                n_terms: int) -> torch.Tensor:
+    """Least-squares Noll coefficients (``(n_terms,)``, in the unit of ``values``) of scattered samples
+    ``values`` at points (``x``, ``y``) (m, ``(N,)``) over the disc of ``radius`` (m) about ``center`` (x, y in m):
+    how a pupil-aberration model reduces a traced wavefront to its Zernike terms (Yang et al. 2024 use the first
+    37 from Zemax). Raises ``ValueError`` with fewer samples than terms or samples outside the disc."""
+    if x.numel() < n_terms:
+        raise ValueError(f"zernike_fit: {x.numel()} samples cannot fix {n_terms} coefficients")
+    cx, cy = (float(c) for c in center)
+    rho = torch.sqrt((x - cx) ** 2 + (y - cy) ** 2) / radius
+    if float(rho.max()) > 1 + 1e-9:
+        raise ValueError(f"zernike_fit: samples reach {float(rho.max()):.4f} radii from the centre; give a radius "
+                         "that holds them all")
+    theta = torch.atan2(y - cy, x - cx)
+    rho = rho.clamp(max=1.0)
+    A = torch.stack([zernike(j, rho, theta) for j in range(1, n_terms + 1)], -1)
+    return torch.linalg.lstsq(A, values[:, None]).solution[:, 0]
+
+
+def zernike_surface(coefficients: torch.Tensor, x: torch.Tensor, y: torch.Tensor, center, radius: float):
+    """The sum of Noll terms with ``coefficients`` at points (``x``, ``y``) (m, broadcasting), on the disc of
+    ``radius`` (m) about ``center``; zero outside it. The inverse of :func:`zernike_fit`."""
+    cx, cy = (float(c) for c in center)
+    dx, dy = torch.broadcast_tensors(x - cx, y - cy)
+    rho = torch.sqrt(dx * dx + dy * dy) / radius
+    theta = torch.atan2(dy, dx)
+    return sum(c * zernike(j, rho, theta) for j, c in enumerate(coefficients, start=1))

@@ -84,7 +84,22 @@ def to_field(rays: Rays, grid: Grid, n: float = 1.0, carrier=(0.0, 0.0), referen
     return Field(E, grid, wl, carrier=fc)
 
 
-def _check(p, d, grid: Grid, wl: float, n: float, dc):
+def check_field_sampling(rays: Rays, grid: Grid, n: float = 1.0, carrier=(0.0, 0.0), n_rays=None) -> None:
+    """The checks :func:`to_field` runs, without the splat: raises :class:`~optlib.sampling.SamplingError` (with
+    the fix) unless the pitch resolves the rays' directions about ``carrier``, the window holds the beam, the beam
+    is at least ``MIN_BEAM_SAMPLES`` samples in radius and the rays are denser than the samples. ``n_rays``:
+    judge the density as if the same footprint held that many valid rays (a dry run checks a full-scale bundle
+    from a small one of the same geometry)."""
+    v = rays.valid
+    if not bool(v.any()):
+        raise ValueError("check_field_sampling: no valid rays")
+    wl = float(rays.wavelength)
+    fc = (float(carrier[0]), float(carrier[1]))
+    _check(rays.o[v].detach().to(torch.float64), rays.d[v].detach().to(torch.float64), grid, wl, n,
+           (fc[0] * wl / n, fc[1] * wl / n), n_rays)
+
+
+def _check(p, d, grid: Grid, wl: float, n: float, dc, n_rays=None):
     z = p[:, 2]
     if float((z - z.mean()).abs().max()) > 1e-9:
         raise ValueError("to_field: the rays are not on one plane; carry them there first (Rays.to_plane)")
@@ -104,7 +119,8 @@ def _check(p, d, grid: Grid, wl: float, n: float, dc):
     # mean ray spacing over the beam's footprint (a disc of the largest radius about the centroid)
     c = p[:, :2].mean(0)
     r = float(torch.linalg.norm(p[:, :2] - c, dim=-1).max())
-    spacing = r * math.sqrt(math.pi / p.shape[0])
+    count = p.shape[0] if n_rays is None else int(n_rays)
+    spacing = r * math.sqrt(math.pi / count)
     # the splat blurs the beam's edge over about one sample: an apodised pupil whose PSF is off by about
     # 1 / (beam radius in samples) in L1 (measured against the pupil model on a perfect lens: 0.20 at 5
     # samples, 0.047 at 20, 0.020 at 40, independent of the Fresnel number). A converging beam close to focus
@@ -116,5 +132,5 @@ def _check(p, d, grid: Grid, wl: float, n: float, dc):
                             f"converging beam: farther from focus)")
     if spacing > dx:
         raise SamplingError(f"rays to a field: rays ({spacing:.3e} m apart on the plane) are sparser than the field "
-                            f"samples ({dx:.3e} m); use about {math.ceil(math.sqrt(p.shape[0]) * spacing / dx)}^2 "
-                            f"rays (n_side >= {math.ceil(math.sqrt(4 * p.shape[0] / math.pi) * spacing / dx)})")
+                            f"samples ({dx:.3e} m); use about {math.ceil(math.sqrt(count) * spacing / dx)}^2 "
+                            f"rays (n_side >= {math.ceil(math.sqrt(4 * count / math.pi) * spacing / dx)})")

@@ -81,18 +81,20 @@ class Rays:
         """The rays after a thin diffractive element ``doe`` (:class:`optlib.elements.DOE`) they sit on: its phase
         phi at each ray joins the optical path as lambda phi / (2 pi), and with ``deflect`` the local grating
         turns the direction, n d_xy += lambda grad(phi) / (2 pi) (first order; evanescent rays become invalid).
-        ``n``: the index around the element."""
+        ``n``: the index around the element. Rays its aperture blocks (:meth:`optlib.elements.DOE.passes_at`)
+        become invalid."""
         x, y = self.o[:, 0], self.o[:, 1]
         opl = self.opl + self.wavelength * doe.phase_at(x, y, self.wavelength) / (2 * math.pi)
+        valid = self.valid & doe.passes_at(x, y)
         if not deflect:
-            return Rays(self.o, self.d, self.wavelength, opl, self.valid)
+            return Rays(self.o, self.d, self.wavelength, opl, valid)
         gx, gy = doe.grating_at(x, y, self.wavelength)
         s = self.wavelength / (2 * math.pi * n)
         dx, dy = self.d[:, 0] + s * gx, self.d[:, 1] + s * gy
         dz2 = 1 - dx * dx - dy * dy
         ok = dz2 > 0
         dz = torch.sqrt(torch.clamp(dz2, min=1e-30)) * torch.sign(self.d[:, 2])
-        return Rays(self.o, torch.stack([dx, dy, dz], -1), self.wavelength, opl, self.valid & ok)
+        return Rays(self.o, torch.stack([dx, dy, dz], -1), self.wavelength, opl, valid & ok)
 
 
 class SequentialLens:
