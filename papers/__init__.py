@@ -14,7 +14,7 @@ from pathlib import Path
 MAX_PARAM_FILE_BYTES = 64 * 1024
 
 CHAPTER_MODULES = {"foundations": "foundations", "sitzmann2018": "sitzmann2018", "kleiner2025": "kleiner2025",
-                   "dko": "dko", "ho2024": "ho2024"}
+                   "dko": "dko", "ho2024": "ho2024", "yang2024": "yang2024"}
 
 
 def check_names(chapter: str, params: dict, known) -> None:

@@ -203,3 +203,29 @@ def test_ho2024_freeform_measurement_and_its_gradient():
             if img.requires_grad:
                 img.sum().backward()
         on_device(ctrl.grad)
+
+
+def test_yang2024_models_on_the_doe_plane():
+    """Chapter 05: the ray-wave field on the DOE plane, the paraxial and pupil-aberration fields built on its
+    grid, each through a DOE and the angular spectrum to the pixels, on the chapter's device."""
+    import yaml
+    import papers.yang2024 as Y
+    p = yaml.safe_load((Path(__file__).resolve().parents[1] / "params" / "yang2024" / "tiny.yaml").read_text())
+    p.update(n_side=160, window=400, dx_um=1, psf_n=15)
+    with on_other_device() as dev:
+        S = Y.setup(p, device=dev)
+        assert S.lens.device == dev
+        f = math.radians(5)
+        sensor = Y.sensor_window(S, f)
+        dg = ol.Grid(300, 1e-6)
+        h = torch.zeros(dg.shape, dtype=torch.float64).to(dev).requires_grad_(True)
+        doe = ol.DOE(h, "fused silica", grid=dg, z=Y.DOE_Z)
+        E, _ = ol.psf.raywave_field(S.lens, S.wavelength, sensor, S.dx, S.window, Y.DOE_Z, source=Y.source(S, f),
+                                    n_side=S.n_side, check=False)
+        total = Y.to_sensor(E, doe, S.lens, sensor).sum()
+        for kind in ("paraxial", "zernike"):
+            Em, _ = Y.model_field(E, S, f, kind, n_terms=10, n_side=32)
+            on_device(Em.u)
+            total = total + Y.to_sensor(Em, doe, S.lens, sensor).sum()
+        total.backward()
+        on_device(h.grad)

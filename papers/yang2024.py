@@ -1,0 +1,273 @@
+"""Yang et al. (2024), end-to-end hybrid refractive-diffractive lens design with a differentiable ray-wave model
+(supplement): the chapter's prototype lens and windows built from its parameters, the fields two simpler wave
+models put on the DOE plane (the paraxial thin lens's ideal spherical wave; the pupil-aberration model's sphere
+plus fitted Zernike terms), the comparison DOEs, the diffraction orders of a binary grating, the float32/float64
+path-length check against an extended-precision reference, and the dry run. The forward models are composed in
+the chapter.
+
+The lens (shared/reproduction-notes.md, chapter 003; the authors' ``a489_doe.json``): a 1 mm stop on the front
+face of an HK51 aspheric singlet, the DOE plane at z = 8.3098 mm, the sensor at 11.257 mm
+(:func:`optlib.rays.library` ``"yang2024_a489"``; HK51 from the authors' material table, see
+:mod:`optlib.materials`). With that glass the sensor is in focus for a point 0.5 m away at 530 nm, so the
+chapter's point sources sit there.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Dict, List
+
+import numpy as np
+import torch
+
+from optlib import budget
+from optlib.elements.zernike import zernike_fit, zernike_surface
+from optlib.field import Field
+from optlib.grid import Grid
+from optlib.imaging.sensor import pixelate
+from optlib.propagation import asm, walk_off
+from optlib.rays import Rays, SequentialLens, library, to_field
+from optlib.sampling import SamplingError
+from optlib.units import deg, mm, nm, um
+
+from . import check_names
+
+PARAMS = ("scale", "seed", "device", "wavelength_nm", "depth_m", "fields_deg", "psf_n", "pixel_um", "dx_um",
+          "window", "n_side", "ref_factor", "zernike_terms", "aberration_field_deg", "edge_radius_um",
+          "smooth_waves", "grating_period_um", "grating_psf_n", "grating_pixel_um", "fp_source_m", "fp_n_side",
+          "fp_grid_n", "fp_pitch_um", "quant_levels", "chen_n_side", "geo_n_side")
+
+#: the DOE of the prototype: 3 x 3 mm of 1 um pixels at z = 8.3098 mm (the authors' a489_doe.json)
+DOE_Z = 8.3098 * mm
+DOE_PIXEL = 1 * um
+DOE_SIZE = 3 * mm
+#: the paper's numbers for the prototype (reproduction notes): EFL and F-number
+PAPER_EFL = 7.77 * mm
+PAPER_FNUM = 3.89
+#: measured on the machines of this project (2 cores, torch 2.13.0+cpu): rays traced and splatted per second,
+#: float64 (the dry run's time estimates)
+RAYWAVE_RATE_CPU = 1.5e6
+
+
+@dataclass
+class Setup:
+    """The chapter's lens and windows. Lengths in metres, angles in radians, wavelengths in metres."""
+    lens: SequentialLens
+    wavelength: float
+    depth: float
+    fields: List[float]
+    sensor_pixel: float
+    dx: float
+    window: int
+    n_side: int
+    psf_n: int
+
+
+def check(p: Dict) -> None:
+    check_names("yang2024", p, PARAMS)
+    for key in ("wavelength_nm", "depth_m", "pixel_um", "dx_um", "grating_period_um", "grating_pixel_um",
+                "fp_source_m", "fp_pitch_um", "edge_radius_um"):
+        v = p[key]
+        if not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+            raise ValueError(f"yang2024: {key} must be a positive finite number, got {v!r}")
+    if not p["fields_deg"] or any(not 0 <= f < 25 for f in p["fields_deg"]):
+        raise ValueError(f"yang2024: fields_deg must be a non-empty list of angles in [0, 25) deg (the lens's "
+                         f"coverage), got {p['fields_deg']!r}")
+    ratio = p["pixel_um"] / p["dx_um"]
+    if abs(ratio - round(ratio)) > 1e-9 or round(ratio) < 1:
+        raise ValueError(f"yang2024: pixel_um ({p['pixel_um']}) must be an integer multiple of dx_um ({p['dx_um']})")
+    if p["dx_um"] > DOE_PIXEL / um + 1e-12:
+        raise ValueError(f"yang2024: dx_um ({p['dx_um']}) must be at most the DOE's {DOE_PIXEL / um:g} um pixel "
+                         "(a coarser field cannot see its pixels)")
+    if p["psf_n"] % 2 == 0 or p["grating_psf_n"] % 2 == 0:
+        raise ValueError("yang2024: psf_n and grating_psf_n must be odd (a pixel on the chief ray)")
+    if p["quant_levels"] < 2 or p["zernike_terms"] < 1 or p["ref_factor"] < 1:
+        raise ValueError("yang2024: quant_levels >= 2, zernike_terms >= 1 and ref_factor >= 1 are required")
+
+
+def setup(p: Dict, device=None) -> Setup:
+    """The chapter's set-up from its parameter dict ``p`` (keys in :data:`PARAMS`), the lens making its rays on
+    ``device`` (default: the CPU)."""
+    check(p)
+    dev = torch.device(device or "cpu")
+    return Setup(lens=library("yang2024_a489").to(dev), wavelength=p["wavelength_nm"] * nm, depth=p["depth_m"],
+                 fields=[f * deg for f in p["fields_deg"]], sensor_pixel=p["pixel_um"] * um, dx=p["dx_um"] * um,
+                 window=p["window"], n_side=p["n_side"], psf_n=p["psf_n"])
+
+
+def source(s: Setup, field: float):
+    """The point source (x, y, z) in m at the set-up's depth in the direction of ``field`` (rad) in the y-z plane
+    (the first vertex is at z = 0)."""
+    return (0.0, s.depth * math.tan(field), -s.depth)
+
+
+def sensor_window(s: Setup, field: float, n: int = None, pixel: float = None) -> Grid:
+    """The sensor's pixels (``n`` x ``n`` of ``pixel`` m) centred on the chief ray's hit from :func:`source`."""
+    y, x = s.lens.chief_hit(s.wavelength, source=source(s, field))
+    return Grid(n or s.psf_n, pixel or s.sensor_pixel).at((y, x))
+
+
+def rays_at_doe(s: Setup, field: float, n_side: int):
+    """The pupil bundle from :func:`source` and its chief ray, traced to the DOE plane (float64)."""
+    src = source(s, field)
+    rays, _ = s.lens.pupil_bundle(s.wavelength, n_side, source=src)
+    out = s.lens.trace(rays, to_sensor=False).to_plane(DOE_Z)
+    chief = s.lens.trace(s.lens.chief_ray(s.wavelength, source=src), to_sensor=False).to_plane(DOE_Z)
+    return out, chief
+
+
+def to_sensor(E: Field, doe, lens: SequentialLens, sensor: Grid) -> torch.Tensor:
+    """A Field on the DOE plane through ``doe`` (or none), carried by the tilted angular spectrum to the sensor
+    (its window following the carrier's walk-off, padding 2) and integrated over the ``sensor`` pixels: the
+    ray-wave model's steps 3-5 (:mod:`optlib.psf.raywave`), here shared by the three wave models whose fields
+    on the plane differ."""
+    if doe is not None:
+        E = doe(E)
+    L = float(lens.sensor_z) - DOE_Z
+    return pixelate(asm(E, L, padding=2.0, shift=walk_off(E.carrier, float(E.wavelength), L), check=False), sensor)
+
+
+def model_field(E: Field, s: Setup, field: float, kind: str, n_terms: int = 37, n_side: int = 128):
+    """The field a simpler model puts on the DOE plane, on the grid and carrier of the ray-wave Field ``E`` and
+    with its power: a uniform disc times a spherical wave converging to the chief ray's sensor hit P.
+
+    ``kind="paraxial"``: the thin-lens model, an aberration-free sphere over a disc of the on-axis beam's radius
+    about the chief ray (the same for every field). ``kind="zernike"``: the pupil-aberration model, the sphere
+    plus the traced wavefront's first ``n_terms`` Noll terms, fitted (:func:`optlib.elements.zernike_fit`) over
+    the disc about the footprint's centroid that holds every ray. Returns (Field, coefficients in m or None)."""
+    out, chief = rays_at_doe(s, field, n_side)
+    v = out.valid
+    xy, opl = out.o[v][:, :2], out.opl[v]
+    yP, xP = s.lens.chief_hit(s.wavelength, source=source(s, field))
+    zs = float(s.lens.sensor_z)
+    x, y = E.grid.x(E.u.device), E.grid.y(E.u.device)
+    dist = lambda X, Y: torch.sqrt((X - xP) ** 2 + (Y - yP) ** 2 + (DOE_Z - zs) ** 2)  # noqa: E731
+    coef = None
+    if kind == "paraxial":
+        o0, c0 = rays_at_doe(s, 0.0, n_side)
+        radius = float((o0.o[o0.valid][:, :2] - c0.o[0, :2]).norm(dim=-1).max())
+        centre = chief.o[0, :2]
+        W = 0.0
+    elif kind == "zernike":
+        centre = xy.mean(0)
+        radius = float((xy - centre).norm(dim=-1).max()) * (1 + 1e-9)
+        w = opl + dist(xy[:, 0], xy[:, 1])  # the path to P: constant for a perfect wave
+        coef = zernike_fit(xy[:, 0], xy[:, 1], w - w.mean(), centre, radius, n_terms)
+        W = zernike_surface(coef, x, y, centre, radius)
+    else:
+        raise ValueError(f"kind must be 'paraxial' or 'zernike', got {kind!r}")
+    inside = ((x - float(centre[0])) ** 2 + (y - float(centre[1])) ** 2 <= radius ** 2).to(torch.float64)
+    k = 2 * math.pi / s.wavelength
+    fy, fx = E.carrier
+    phase = k * (W - dist(x, y)) - 2 * math.pi * (fy * y + fx * x)
+    amp = inside * math.sqrt(float(E.power()) / (float(inside.sum()) * E.grid.dx * E.grid.dy))
+    return E.replace(u=torch.polar(amp, phase).to(E.u.dtype)), coef
+
+
+def smooth_phase(grid: Grid, centre, radius: float, waves: float) -> torch.Tensor:
+    """A smooth phase (rad) on the DOE's ``grid``: ``waves`` waves of astigmatism (Noll 6) plus half as much coma
+    (Noll 8) over the disc of ``radius`` (m) about ``centre``, continued as the same polynomials beyond it."""
+    x, y = grid.x(), grid.y()
+    rho_x, rho_y = (x - centre[0]) / radius, (y - centre[1]) / radius
+    r2 = rho_x ** 2 + rho_y ** 2
+    astig = math.sqrt(6) * (rho_x ** 2 - rho_y ** 2)  # Noll 6: sqrt(6) rho^2 cos(2 theta)
+    coma = math.sqrt(8) * (3 * r2 - 2) * rho_x        # Noll 8: sqrt(8) (3 rho^3 - 2 rho) cos(theta)
+    return 2 * math.pi * waves * (astig + 0.5 * coma) / (math.sqrt(6) + 0.5 * math.sqrt(8))
+
+
+def binary_grating(grid: Grid, period: float) -> torch.Tensor:
+    """A 0 / pi phase grating (rad) of ``period`` (m) along x, half duty, on ``grid``: diffraction orders 0 and
+    even vanish, +-1 carry 4 / pi^2 = 40.5 % each and +-3 4.5 % each (the scalar thin-element result)."""
+    x = grid.x() - grid.origin[1]
+    return math.pi * (torch.remainder(x, period) >= period / 2).to(torch.float64).expand(grid.shape)
+
+
+def order_offsets(wavelength: float, period: float, distance: float, orders=(-3, -1, 0, 1, 3)) -> Dict[int, float]:
+    """Lateral offsets (m) on the sensor of a thin grating's orders m (sin theta = m lambda / period) after
+    ``distance`` (m) for a beam whose chief ray runs along the axis."""
+    out = {}
+    for m in orders:
+        s = m * wavelength / period
+        out[m] = distance * s / math.sqrt(1 - s * s)
+    return out
+
+
+def order_powers(psf: torch.Tensor, grid: Grid, offsets: Dict[int, float], half_width: float) -> Dict[int, float]:
+    """The power of ``psf`` (on the positioned pixel ``grid``, in its own unit) within +-``half_width`` (m) in x
+    (and the whole window in y) of each order's offset from the window's centre."""
+    x = grid.x(psf.device, psf.dtype, local=True)[0]
+    return {m: float(psf[:, (x - o).abs() <= half_width].sum()) for m, o in offsets.items()}
+
+
+def path_phase_error(s: Setup, source_z: float, n_side: int, grid: Grid, dtype) -> Dict:
+    """Fig. S2: rays from a point at ``source_z`` (m) on the axis traced to the DOE plane in ``dtype`` and made a
+    Field on ``grid`` (the splat), against a reference that holds the long leg in extended precision: each ray
+    restarted on the plane z = -1 mm with its path from the source computed in numpy's longdouble, then traced
+    in float64 (every length it adds is of mm scale). Returns the splatted Fields and the phase difference
+    (rad) on the samples where the reference's amplitude exceeds half its peak."""
+    lens, wl = s.lens, s.wavelength
+    radius = float(lens.surfaces[0].semi_diameter) * 0.999
+    rays = lens.point_source(wl, source_z, radius, n_side, dtype=dtype)
+    out = lens.trace(rays, to_sensor=False).to_plane(DOE_Z)
+    # the reference: the same rays, restarted 1 mm in front of the stop
+    r64 = lens.point_source(wl, source_z, radius, n_side, dtype=torch.float64)
+    z1 = -1 * mm
+    t = (z1 - r64.o[:, 2]) / r64.d[:, 2]
+    o1 = r64.o + t[:, None] * r64.d
+    ox, oy = (np.asarray(o1[:, i].cpu().numpy(), dtype=np.longdouble) for i in range(2))
+    sx, sy = (np.longdouble(float(v)) for v in r64.o[0, :2].cpu())
+    leg = np.sqrt((ox - sx) ** 2 + (oy - sy) ** 2 + (np.longdouble(z1) - np.longdouble(source_z)) ** 2)
+    base = np.longdouble(-source_z)  # the on-axis leg's length, subtracted in longdouble: both OPLs are relative to it
+    rel = torch.from_numpy((leg - base).astype(np.float64)).to(o1.device)
+    ref = lens.trace(Rays(o1, r64.d, wl, rel, r64.valid), to_sensor=False).to_plane(DOE_Z)
+    # the compared rays' paths, relative to the same on-axis length (in their own precision, then float64)
+    test = Rays(out.o.double(), out.d.double(), wl, out.opl.double() - float(base), out.valid)
+    f_ref = to_field(ref, grid, reference=0.0, check=False)
+    f_test = to_field(test, grid, reference=0.0, check=False)
+    mask = f_ref.u.abs() > 0.5 * f_ref.u.abs().max()
+    dphi = torch.angle(f_test.u * f_ref.u.conj())
+    return {"field": f_test, "reference": f_ref, "dphi": dphi, "mask": mask}
+
+
+def dry_run(p: Dict) -> Dict:
+    """Build the set-up and run the ray-wave model's sampling checks (:func:`optlib.rays.check_field_sampling`:
+    the pitch against the rays' directions, the window against the beam and the sensor window, the beam's radius
+    in samples, the ray density) at the largest field, for the model and for its finer reference, on a small
+    bundle of the same geometry judged at the full ray count; count the work at the rates measured here."""
+    from optlib.rays import carrier_of, check_field_sampling
+    s = setup(p)
+    rows = []
+
+    def add(step, ok, nbytes, seconds, note="required"):
+        rows.append({"step": step, "valid": bool(ok), "bytes": int(nbytes), "seconds": float(seconds), "note": note})
+
+    f = max(s.fields)
+    out, chief = rays_at_doe(s, f, 64)
+    sensor = sensor_window(s, f)
+    carrier = carrier_of(chief.d[0], s.wavelength)
+    L = float(s.lens.sensor_z) - DOE_Z
+    shift = walk_off(carrier, s.wavelength, L)
+    for label, factor, note in (("ray-wave PSF", 1, "required"), ("its reference (finer)", p["ref_factor"], "")):
+        dx, window, n_side = s.dx / factor, s.window * factor, s.n_side * factor
+        fine = sensor.subdivided(round(s.sensor_pixel / dx))
+        plane = Grid(window, dx, origin=(fine.origin[0] - shift[0], fine.origin[1] - shift[1]))
+        try:
+            check_field_sampling(out, plane, carrier=carrier, n_rays=math.pi / 4 * n_side ** 2)
+            if fine.extent[1] > plane.extent[1]:
+                raise SamplingError(f"the sensor window is wider than the field window; window >= "
+                                    f"{math.ceil(fine.extent[1] / dx)}")
+            ok, why = True, f"{window}^2 at {dx / um:g} um, {n_side}^2 rays"
+        except SamplingError as e:
+            ok, why = False, str(e)[:120]
+        pad = 2 * window
+        add(f"{label}, {math.degrees(f):g} deg ({why})", ok, 16 * 4 * pad * pad + 8 * 12 * n_side * n_side,
+            n_side * n_side / RAYWAVE_RATE_CPU + 2 * 2 * budget.fft_flops((pad, pad)) / budget.CPU_FFT_FLOPS, note)
+    return {"rows": rows, "peak_bytes": max(r["bytes"] for r in rows), "seconds": sum(r["seconds"] for r in rows),
+            "all_required_valid": all(r["valid"] for r in rows if r["note"] == "required")}
+
+
+def dry_run_report(d: Dict) -> str:
+    lines = [f"{r['step'][:96]:<96} valid {str(r['valid']):<5} memory {budget.human_bytes(r['bytes']):>10}  "
+             f"time ~{r['seconds']:.1f} s (2-core CPU rates)" for r in d["rows"]]
+    lines.append(f"peak memory {budget.human_bytes(d['peak_bytes'])}, about {d['seconds']:.0f} s of counted work")
+    return "\n".join(lines)
