@@ -66,7 +66,6 @@ geo_n_side = 256  # rays across the pupil for the ray histogram
 
 # %%
 import math
-import time
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -246,7 +245,6 @@ MODELS = ("ray-wave", "paraxial", "pupil (Zernike)", "ray tracing", "exit pupil 
 # NCC) on the same window, which is centred on the chief ray.
 
 # %%
-t0 = time.time()
 s3, planes = {}, {}
 for f in S.fields:
     sensor = H.sensor_window(S, f)
@@ -255,7 +253,6 @@ for f in S.fields:
              "paraxial": H.to_sensor(H.model_field(E, S, f, "paraxial")[0], None, lens, sensor),
              "pupil (Zernike)": H.to_sensor(H.model_field(E, S, f, "zernike", zernike_terms)[0], None, lens, sensor)}
 ncc3 = {(f, k): float(ol.metrics.ncc(p, s3[f]["ray-wave"])) for f in S.fields for k, p in s3[f].items()}
-print(f"{len(S.fields)} fields x 3 models in {time.time() - t0:.0f} s")
 print(f"{'field (deg)':<12}" + "".join(f"{k:>18}" for k in ("paraxial", "pupil (Zernike)")) + "   (NCC with ray-wave)")
 for f in S.fields:
     print(f"{math.degrees(f):<12.1f}" + "".join(f"{ncc3[(f, k)]:>18.4f}" for k in ("paraxial", "pupil (Zernike)")))
@@ -315,7 +312,6 @@ print(f"beam radius on the DOE plane on axis: {beam_r / ol.um:.0f} um; DOE {dg.s
       f"{H.DOE_PIXEL / ol.um:g} um")
 
 # %%
-t0 = time.time()
 cases = {}
 fa = aberration_field_deg * ol.deg
 sensor_a = H.sensor_window(S, fa)
@@ -335,7 +331,6 @@ pupil_c = ol.psf.pupil_psf(ol.psf.pupil_rays(lens, wl, source=H.source(S, 0.0), 
 sensor_g = H.sensor_window(S, 0.0, grating_psf_n, grating_pixel_um * ol.um)
 chen_g = chen(0.0, sensor_g, crop=21)  # the same spot on the grating's 3 um pixels, in its wider window
 cases["discontinuous phase"] = (five_models(0.0, sensor_g, does["binary"], chen_psf=chen_g), sensor_g)
-print(f"four cases x five models and their references in {time.time() - t0:.0f} s")
 print(f"references checked: aberration, finer ray-wave vs exit pupil NCC "
       f"{float(ol.metrics.ncc(ref_a, cases['optical aberration'][0]['exit pupil (Chen)'])):.4f}; smooth DOE, finer "
       f"ray-wave vs pupil model with the DOE's phase {float(ol.metrics.ncc(ref_c, pupil_c)):.4f}")
