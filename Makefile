@@ -148,6 +148,7 @@ bench: venv
 	$(PY) benchmarks/bench_rays.py
 	$(PY) benchmarks/bench_meta.py
 	$(PY) benchmarks/bench_render.py
+	$(PY) benchmarks/bench_raywave.py
 	$(PY) benchmarks/bench_rates.py
 
 # everything under _build but what a full run made (hours of GPU time): its results, which the scoreboard

@@ -47,7 +47,7 @@ psf_n = 101  # sensor window, pixels per side
 pixel_um = 2  # sensor pixel for the PSF studies (the OV2710's is 3 um)
 dx_um = 1  # the field's pitch on the DOE plane (the DOE's pixel)
 window = 1024  # field samples per side on the DOE plane (the paper: 6000)
-n_side = 768  # rays across the pupil (pi/4 x 768^2 = 463k; the paper: 1e6)
+n_side = 768  # rays across the pupil, 463k in its disc (the paper: 1e6 rays)
 ref_factor = 2  # the reference: ray-wave with this factor finer pitch and more rays per side
 zernike_terms = 37  # the pupil model's Noll terms (the paper: Zemax's first 37)
 aberration_field_deg = 14  # Table S.I's "optical aberration" case
@@ -262,7 +262,7 @@ for j, f in enumerate(S.fields):
         p = s3[f][k]
         ol.plot.show(axes[i][j], (p / p.max()) ** 0.5, H.sensor_window(S, f), f"{k}, {math.degrees(f):g} deg")
         axes[i][j].title.set_fontsize(7)
-fig.suptitle("Fig. S3: PSFs (square root), 530 nm, point at 0.5 m; window 202 um")
+fig.suptitle(f"Fig. S3: PSFs (square root), {wavelength_nm} nm, point at {depth_m:g} m; window {psf_n * pixel_um:g} um")
 plt.tight_layout()
 plt.show()
 f_max = max(S.fields)
