@@ -370,16 +370,18 @@ PAPER = {"optical aberration": ("✓", "✗", "-", "✓", "✓"), "edge diffract
 # ≤ 0.05.
 
 # %%
-from IPython.display import Markdown  # noqa: E402
+from html import escape  # noqa: E402
+
+from IPython.display import HTML  # noqa: E402
 
 agree = sum(tick(c, k) == (PAPER[c][i] == "✓") for c in cases for i, k in enumerate(MODELS) if PAPER[c][i] != "-")
 n_cells = sum(PAPER[c][i] != "-" for c in cases for i in range(len(MODELS)))
-lines = ["| Table S.I (measured) | " + " | ".join(MODELS) + " |", "|---" * (len(MODELS) + 1) + "|"]
-for c in cases:
-    lines.append(f"| {c} | " + " | ".join(f"{score[(c, k)]:.3f} {'✓' if tick(c, k) else '✗'} (paper {PAPER[c][i]})"
-                                         for i, k in enumerate(MODELS)) + " |")
+head = "".join(f"<th>{escape(k)}</th>" for k in MODELS)
+body = "".join(f"<tr><th>{escape(c)}</th>" + "".join(
+    f"<td>{score[(c, k)]:.3f} {'✓' if tick(c, k) else '✗'} (paper {PAPER[c][i]})</td>" for i, k in enumerate(MODELS))
+    + "</tr>" for c in cases)
 print(f"ticks that agree with the paper's: {agree} of {n_cells}")
-Markdown("\n".join(lines))
+HTML(f"<table><thead><tr><th>Table S.I (measured)</th>{head}</tr></thead><tbody>{body}</tbody></table>")
 
 # %%
 fig, axes = plt.subplots(len(cases), len(MODELS) + 1, figsize=(13, 9))
