@@ -32,7 +32,8 @@ REFERENCE = {  # from the issue, measured on this kind of machine (2 cores, floa
 TARGET = {"rays_per_s": 2e6, "rays_per_s_backward": 0.7e6, "psf_s": 10.0, "psf_peak_GB": 1.0}
 
 
-def _rss_kb(field):
+def rss_kb(field):
+    """A memory line of /proc/self/status in kB (VmRSS: resident now, VmHWM: the peak); also used by bench_raywave."""
     with open("/proc/self/status") as f:
         for line in f:
             if line.startswith(field):
@@ -62,14 +63,14 @@ def case_trace(n_rays: int, backward: bool, repeats: int):
                 lens.trace(rays)
 
     run()
-    base = _rss_kb("VmRSS")
+    base = rss_kb("VmRSS")
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
         run()
         times.append(time.perf_counter() - t)
     t = statistics.median(times)
-    return {"rays": n, "s": t, "rays_per_s": n / t, "peak_MB": (_rss_kb("VmHWM") - base) / 1024}
+    return {"rays": n, "s": t, "rays_per_s": n / t, "peak_MB": (rss_kb("VmHWM") - base) / 1024}
 
 
 def case_psf(deg: float, method: str, n_side: int, pixels: int, repeats: int):
@@ -84,9 +85,9 @@ def case_psf(deg: float, method: str, n_side: int, pixels: int, repeats: int):
         pr = pupil_rays(lens, 587.6e-9, a, n_side=n_side)
         return (pupil_psf if method == "pupil" else huygens_psf)(pr, pr.window(g))
 
-    base = _rss_kb("VmRSS")
+    base = rss_kb("VmRSS")
     psf = run()
-    peak = (_rss_kb("VmHWM") - base) / 1024
+    peak = (rss_kb("VmHWM") - base) / 1024
     times = [0.0] * repeats
     for i in range(repeats):
         t = time.perf_counter()

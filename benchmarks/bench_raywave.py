@@ -23,16 +23,10 @@ import time
 
 import torch
 
+from bench_rays import rss_kb  # this folder is on the path when a benchmark runs
+
 PAPER = {"gpu": "A100 with gradient checkpointing", "rays": 1e6, "field": 6000}
 TARGET = {"seconds_forward_backward": 60.0, "peak_GB": 8.0}
-
-
-def _rss_kb(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field):
-                return int(line.split()[1])
-    return 0
 
 
 def build(n_rays: int = 1_000_000, window: int = 6000, dx: float = 0.5e-6):
@@ -74,7 +68,7 @@ def case(kind: str, repeats: int, quick: bool):
         h.grad = None
 
     fn = {"forward": forward, "backward": backward, "floor": floor}[kind]
-    base = _rss_kb("VmRSS")
+    base = rss_kb("VmRSS")
     t, tf = [], []
     for i in range(repeats):
         t0 = time.perf_counter()
@@ -84,7 +78,7 @@ def case(kind: str, repeats: int, quick: bool):
             t0 = time.perf_counter()
             floor()
             tf.append(time.perf_counter() - t0)
-    peak = (_rss_kb("VmHWM") - base) / 2 ** 20
+    peak = (rss_kb("VmHWM") - base) / 2 ** 20
     out = {"kind": kind, "seconds": statistics.median(t), "peak_GB": peak}
     if tf:
         out["floor_seconds"] = statistics.median(tf)
