@@ -147,6 +147,22 @@ def encircled_radius(intensity: torch.Tensor, grid, fraction: float = 0.8) -> fl
     return float(r[order][min(i, r.numel() - 1)])
 
 
+def rms_radius(intensity: torch.Tensor, grid) -> torch.Tensor:
+    """RMS radius (m) of ``intensity (..., H, W)`` on ``grid`` about its own centroid:
+    sqrt(sum I |r - c|^2 / sum I), over the whole window (a PSF's size; light beyond the window is not counted,
+    so compute it on a window that holds the light, e.g. the angular spectrum's output). Differentiable; a 0-d
+    tensor per leading index. Raises on a window with no light."""
+    I = intensity  # the radius does not depend on where the window is: measured from its centre (exact in float32)
+    x, y = grid.x(I.device, I.dtype, local=True), grid.y(I.device, I.dtype, local=True)
+    P = I.sum((-2, -1))
+    if bool((P.detach() <= 0).any()):
+        raise ValueError("rms_radius: the window holds no light")
+    cx = (I * x).sum((-2, -1)) / P
+    cy = (I * y).sum((-2, -1)) / P
+    d2 = (x - cx[..., None, None]) ** 2 + (y - cy[..., None, None]) ** 2
+    return torch.sqrt((I * d2).sum((-2, -1)) / P)
+
+
 def psnr_db(mse_value: float, data_range: float = 1.0) -> float:
     return 10 * math.log10(data_range ** 2 / mse_value)
 

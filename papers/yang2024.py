@@ -25,7 +25,8 @@ from optlib.elements.zernike import zernike_fit, zernike_surface
 from optlib.field import Field
 from optlib.grid import Grid
 from optlib.imaging.sensor import pixelate
-from optlib.propagation import asm, walk_off
+from optlib.propagation import walk_off
+from optlib.psf import propagate_to_sensor
 from optlib.rays import Rays, SequentialLens, library, to_field
 from optlib.sampling import SamplingError
 from optlib.units import deg, mm, nm, um
@@ -117,14 +118,10 @@ def rays_at_doe(s: Setup, field: float, n_side: int):
 
 
 def to_sensor(E: Field, doe, lens: SequentialLens, sensor: Grid) -> torch.Tensor:
-    """A Field on the DOE plane through ``doe`` (or none), carried by the tilted angular spectrum to the sensor
-    (its window following the carrier's walk-off, padding 2) and integrated over the ``sensor`` pixels: the
-    ray-wave model's steps 3-5 (:mod:`optlib.psf.raywave`), here shared by the three wave models whose fields
-    on the plane differ."""
-    if doe is not None:
-        E = doe(E)
-    L = float(lens.sensor_z) - DOE_Z
-    return pixelate(asm(E, L, padding=2.0, shift=walk_off(E.carrier, float(E.wavelength), L), check=False), sensor)
+    """A Field on the DOE plane through ``doe`` (or none) to the ``sensor`` pixels of ``lens``: the ray-wave model's
+    steps 3-5 (:func:`optlib.psf.propagate_to_sensor`, then :func:`optlib.imaging.pixelate`), shared by the three
+    wave models whose fields on the plane differ."""
+    return pixelate(propagate_to_sensor(E, float(lens.sensor_z) - DOE_Z, doe), sensor)
 
 
 def model_field(E: Field, s: Setup, field: float, kind: str, n_terms: int = 37, n_side: int = 128):

@@ -168,3 +168,25 @@ def test_zernike_fit_recovers_known_terms_and_refuses_bad_input():
         zernike_fit(x, y, w, centre, radius / 2, 15)
     with pytest.raises(ValueError, match="samples"):
         zernike_fit(x[:10], y[:10], w[:10], centre, radius, 15)
+
+
+def test_binary2_quadratic_term_is_a_thin_lens_and_focuses_where_it_should():
+    """c_1 = -pi R^2 / (lambda f) is the thin lens's phase -k r^2 / (2 f) exactly, and a Gaussian beam (waist w)
+    through it comes to the Gaussian-optics waist lambda f / (pi w) (RMS radius of the intensity: waist / sqrt 2)
+    f behind it, larger on either side (angular spectrum)."""
+    from optlib.elements import binary2_phase
+    wl, f, R, w = 0.5e-6, 5e-3, 0.2e-3, 100e-6
+    g = ol.Grid(1024, 1e-6)
+    x, y = g.x(), g.y()
+    c = torch.tensor([-math.pi * R ** 2 / (wl * f), 0.0], dtype=torch.float64)
+    lens = -2 * math.pi / wl * (x ** 2 + y ** 2) / (2 * f)
+    assert float((binary2_phase(c, x, y, R) - lens).abs().max()) < 1e-9
+    phi = binary2_phase(c, x, y, R)
+    E = ol.Field(torch.polar(torch.exp(-(x ** 2 + y ** 2) / w ** 2), phi), g, wl)
+    size = {z: float(ol.metrics.rms_radius(ol.propagation.asm(E, z, check=False).u.abs() ** 2, g))
+            for z in (0.9 * f, f, 1.1 * f)}
+    w_f = wl * f / (math.pi * w) / math.sqrt(1 + (math.pi * w * w / (wl * f)) ** -2)  # the waist, near f
+    assert size[f] == pytest.approx(w_f / math.sqrt(2), rel=0.03)
+    assert size[f] < 0.7 * min(size[0.9 * f], size[1.1 * f])
+    with pytest.raises(ValueError, match="radius"):
+        binary2_phase(c, x, y, 0.0)

@@ -1,4 +1,5 @@
 """FFT convolution vs direct convolution, pixel integration, sensor, and metrics vs scikit-image."""
+import math
 import numpy as np
 import pytest
 import torch
@@ -123,3 +124,17 @@ def test_high_frequency_fraction_sorts_power_by_frequency():
     assert float(f(low + 5.0)) < 1e-20                                # the mean is not counted
     with pytest.raises(ValueError, match="cutoff"):
         f(low, cutoff=0.5)
+
+
+def test_rms_radius_of_a_gaussian_and_of_a_shifted_one():
+    """A Gaussian exp(-r^2 / (2 s^2)) has RMS radius sqrt(2) s, wherever it sits in the window and wherever the
+    window is; a dark window is refused."""
+    g = ol.Grid(256, 1e-6).at((3e-3, -2e-3))
+    s = 8e-6
+    for cy, cx in ((0.0, 0.0), (20e-6, -35e-6)):
+        y, x = g.y(local=True) - cy, g.x(local=True) - cx
+        I = torch.exp(-(x ** 2 + y ** 2) / (2 * s * s))
+        assert float(metrics.rms_radius(I, g)) == pytest.approx(math.sqrt(2) * s, rel=1e-6)
+        assert float(metrics.rms_radius(I.float(), g)) == pytest.approx(math.sqrt(2) * s, rel=1e-5)
+    with pytest.raises(ValueError, match="no light"):
+        metrics.rms_radius(torch.zeros(8, 8), ol.Grid(8, 1e-6))

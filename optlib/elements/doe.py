@@ -181,6 +181,23 @@ class RadialHeightMap(nn.Module):
         return h * self.inside * self.scale
 
 
+def binary2_phase(coefficients: torch.Tensor, x: torch.Tensor, y: torch.Tensor, radius: float,
+                  center=(0.0, 0.0)) -> torch.Tensor:
+    """The even-polynomial phase (rad) of a rotationally symmetric DOE (Zemax's "Binary 2" surface):
+    sum_i c_i rho^(2 i), i = 1..N, rho = |(x, y) - center| / ``radius``, at points (``x``, ``y``) (m,
+    broadcasting), coefficients c_i in rad. Unwrapped and defined everywhere (not cut at ``radius``, which only
+    normalises); c_1 = -pi radius^2 / (lambda f) is a thin lens of focal length f at lambda. Differentiable in
+    the coefficients; turn it into heights with :func:`phase_to_height`."""
+    if radius <= 0 or not math.isfinite(radius):
+        raise ValueError(f"binary2_phase: radius must be a positive length in m, got {radius!r}")
+    cx, cy = (float(c) for c in center)
+    rho2 = ((x - cx) ** 2 + (y - cy) ** 2) / radius ** 2
+    out = torch.zeros_like(rho2)
+    for c in reversed(list(coefficients)):  # Horner in rho^2: (((c_N rho2 + c_N-1) rho2 + ...) + c_1) rho2
+        out = (out + c) * rho2
+    return out
+
+
 def _bilinear(values: torch.Tensor, grid: Grid, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """``values`` (..., H, W) on ``grid`` interpolated bilinearly at points (x, y) (m, (N,)); clamped at the
     edges. Returns (..., N)."""

@@ -7,7 +7,7 @@
    :func:`optlib.rays.to_field` (sampling-checked);
 3. the DOE multiplies it (:class:`optlib.elements.DOE`, on its own pixels);
 4. the tilted angular spectrum carries it to the sensor, its window following the chief ray
-   (:func:`optlib.propagation.asm`);
+   (:func:`optlib.propagation.asm`; steps 3-4 together: :func:`propagate_to_sensor`);
 5. the sensor integrates it over pixels (:func:`optlib.imaging.pixelate`).
 
 The window on the plane is placed so that, after the walk-off, its samples tile the sensor's pixels.
@@ -53,12 +53,24 @@ def raywave_field(lens, wavelength: float, sensor: Grid, dx: float, window: int,
     E = to_field(out, plane, n, carrier, reference=chief.opl[0], check=check)
     if doe is not None:
         E = doe(E)
-    # with padding >= 2 the band limit removes only plane waves that walk out of the window, so none that could
-    # reach the sensor window inside it: the angular spectrum's own power check (for same-grid work) is not needed
+    return E, propagate_to_sensor(E, L, padding=padding, n=n)
+
+
+def propagate_to_sensor(E, distance, doe=None, padding: float = 2.0, n: float = 1.0):
+    """Steps 3-4 of the module docstring for any Field ``E`` on a plane (the ray-wave model's, or a field another
+    model puts there): through ``doe`` (if given), then the tilted angular spectrum over ``distance`` (m) in index
+    ``n``, the window moving with the carrier's walk-off. Returns the Field on the sensor side, whose samples
+    tile the sensor's pixels when ``E``'s window was placed as :func:`raywave_field` places it.
+
+    With ``padding`` >= 2 the band limit removes only plane waves that walk out of the window, so none that could
+    reach a sensor window inside it: the angular spectrum's own power check (for same-grid work) is skipped."""
     if padding < 2:
         raise ValueError(f"raywave: padding must be >= 2 (got {padding}) so that the band limit cuts only light "
                          "leaving the window")
-    return E, asm(E, L, padding=padding, n=n, shift=s, check=False)
+    if doe is not None:
+        E = doe(E)
+    d = float(distance.detach()) if isinstance(distance, torch.Tensor) else float(distance)
+    return asm(E, distance, padding=padding, n=n, shift=walk_off(E.carrier, float(E.wavelength), d, n), check=False)
 
 
 def raywave_psf(lens, wavelength: float, sensor: Grid, dx: float, window: int, plane_z: Optional[float] = None,
