@@ -24,7 +24,8 @@ from optlib import budget
 from optlib.elements.zernike import zernike_fit, zernike_surface
 from optlib.field import Field
 from optlib.grid import Grid
-from optlib.imaging.sensor import pixelate
+from optlib.imaging.sensor import pixel_integrate, pixelate
+from optlib.metrics import rms_radius
 from optlib.propagation import walk_off
 from optlib.psf import propagate_to_sensor
 from optlib.rays import Rays, SequentialLens, library, to_field
@@ -36,7 +37,10 @@ from . import check_names
 PARAMS = ("scale", "seed", "device", "wavelength_nm", "depth_m", "fields_deg", "psf_n", "pixel_um", "dx_um",
           "window", "n_side", "ref_factor", "zernike_terms", "aberration_field_deg", "edge_radius_um",
           "smooth_waves", "grating_period_um", "grating_psf_n", "grating_pixel_um", "fp_source_m", "fp_n_side",
-          "fp_grid_n", "fp_pitch_um", "quant_levels", "chen_n_side", "geo_n_side")
+          "fp_grid_n", "fp_pitch_um", "quant_levels", "chen_n_side", "geo_n_side", "ac_fields_deg",
+          "ac_wavelengths_nm", "ac_dx_um", "ac_window", "ac_n_side", "ac_terms", "ac_steps", "ac_lr", "ac_lr_sensor_um",
+          "ac_box_um", "rec_pixel_um", "rec_kernel", "rec_patch", "rec_train", "rec_test", "rec_steps", "rec_batch",
+          "rec_width", "rec_lr", "rec_noise", "checkpoint_dir")
 
 #: the DOE of the prototype: 3 x 3 mm of 1 um pixels at z = 8.3098 mm (the authors' a489_doe.json)
 DOE_Z = 8.3098 * mm
@@ -96,15 +100,20 @@ def setup(p: Dict, device=None) -> Setup:
                  window=p["window"], n_side=p["n_side"], psf_n=p["psf_n"])
 
 
-def source(s: Setup, field: float):
-    """The point source (x, y, z) in m at the set-up's depth in the direction of ``field`` (rad) in the y-z plane
-    (the first vertex is at z = 0)."""
-    return (0.0, s.depth * math.tan(field), -s.depth)
+def source(s: Setup, field: float, azimuth: float = 0.0, depth: float = None):
+    """The point source (x, y, z) in m at ``depth`` (default the set-up's) in the direction of ``field`` (rad),
+    in the plane through the axis at ``azimuth`` (rad) from the y-z plane towards +x (0: the y-z plane;
+    pi / 4: the sensor's diagonal). The first vertex is at z = 0."""
+    d = s.depth if depth is None else depth
+    t = d * math.tan(field)
+    return (t * math.sin(azimuth), t * math.cos(azimuth), -d)
 
 
-def sensor_window(s: Setup, field: float, n: int = None, pixel: float = None) -> Grid:
-    """The sensor's pixels (``n`` x ``n`` of ``pixel`` m) centred on the chief ray's hit from :func:`source`."""
-    y, x = s.lens.chief_hit(s.wavelength, source=source(s, field))
+def sensor_window(s: Setup, field: float, n: int = None, pixel: float = None, azimuth: float = 0.0,
+                  lens: SequentialLens = None, depth: float = None) -> Grid:
+    """The sensor's pixels (``n`` x ``n`` of ``pixel`` m) centred on the chief ray's hit from :func:`source`
+    on the sensor of ``lens`` (default the set-up's)."""
+    y, x = (lens or s.lens).chief_hit(s.wavelength, source=source(s, field, azimuth, depth))
     return Grid(n or s.psf_n, pixel or s.sensor_pixel).at((y, x))
 
 
@@ -159,6 +168,65 @@ def model_field(E: Field, s: Setup, field: float, kind: str, n_terms: int = 37, 
     phase = k * (W - dist(x, y)) - 2 * math.pi * (fy * y + fx * x)
     amp = inside * math.sqrt(float(E.power()) / (float(inside.sum()) * E.grid.dx * E.grid.dy))
     return E.replace(u=torch.polar(amp, phase).to(E.u.dtype)), coef
+
+
+def on_doe(grid: Grid, dtype=torch.float32) -> torch.Tensor:
+    """1 on the samples of ``grid`` that fall on the prototype's 3 x 3 mm DOE (centred on the axis), 0 beyond
+    it (where the plane is clear glass-free air)."""
+    h = DOE_SIZE / 2
+    return ((grid.x(dtype=torch.float64).abs() <= h) & (grid.y(dtype=torch.float64).abs() <= h)).to(dtype)
+
+
+def spherical_to_binary2(n_terms: int) -> torch.Tensor:
+    """The (n_terms, n_terms) float64 matrix M that turns coefficients a_k (rad) of the Noll-normalised spherical
+    Zernike terms Z(2k, 0), k = 1..n_terms (piston dropped), into the Binary 2 coefficients c = M a of
+    :func:`optlib.elements.binary2_phase` over the same normalising radius: the same even polynomials in an
+    orthonormal basis, which an optimiser moves through far better than the raw powers of rho^2."""
+    M = torch.zeros(n_terms, n_terms, dtype=torch.float64)
+    for k in range(1, n_terms + 1):
+        n = 2 * k
+        for s_ in range(k + 1):  # R_n^0(rho) = sum_s (-1)^s (n - s)! / (s! ((n/2 - s)!)^2) rho^(n - 2 s)
+            power = k - s_  # rho^(2 power)
+            if power >= 1:
+                M[power - 1, k - 1] += (math.sqrt(n + 1) * (-1) ** s_ * math.factorial(n - s_)
+                                        / (math.factorial(s_) * math.factorial(k - s_) ** 2))
+    return M
+
+
+def spot_rms(out: Field, half_width: float, with_share: bool = False):
+    """The size (m) of the spot in the Field ``out`` on the sensor: the RMS radius of its intensity within the
+    square of +-``half_width`` (m) about the intensity's centroid (the square's place is not differentiated),
+    with the light outside the square counted at distance ``half_width``, so that light thrown away never
+    passes for a small spot: sqrt(inside share x rms_inside^2 + outside share x half_width^2). Differentiable.
+    ``with_share`` also returns the share of the light inside the square (a float)."""
+    I = out.u.abs() ** 2
+    x, y = out.grid.x(I.device, I.dtype, local=True), out.grid.y(I.device, I.dtype, local=True)
+    Id = I.detach()
+    P = Id.sum()
+    box = (((x - (Id * x).sum() / P).abs() <= half_width) & ((y - (Id * y).sum() / P).abs() <= half_width)).to(I.dtype)
+    inside = I * box
+    share = inside.sum() / I.sum()
+    size = torch.sqrt(share * rms_radius(inside, out.grid) ** 2 + (1 - share) * half_width ** 2)
+    return (size, float(share.detach())) if with_share else size
+
+
+def spot_kernel(out: Field, n: int, factor: int) -> torch.Tensor:
+    """The PSF in the Field ``out`` as an image kernel: ``n`` x ``n`` pixels (``n`` odd) of ``factor`` x
+    ``factor`` samples, centred on the sample nearest the intensity's centroid, summing to 1 (float64)."""
+    if n % 2 == 0:
+        raise ValueError(f"spot_kernel: n must be odd (a centre pixel), got {n}")
+    I = (out.u.abs() ** 2).detach().to(torch.float64)
+    H_, W_ = I.shape[-2:]
+    yy = torch.arange(H_, dtype=torch.float64, device=I.device)[:, None]
+    xx = torch.arange(W_, dtype=torch.float64, device=I.device)[None, :]
+    P = I.sum()
+    cy, cx = int(round(float((I * yy).sum() / P))), int(round(float((I * xx).sum() / P)))
+    h = n * factor // 2
+    if cy - h < 0 or cx - h < 0 or cy - h + n * factor > H_ or cx - h + n * factor > W_:
+        raise ValueError(f"spot_kernel: {n} pixels of {factor} samples about the centroid leave the field's window")
+    crop = I[cy - h:cy - h + n * factor, cx - h:cx - h + n * factor]
+    k = pixel_integrate(crop, factor)
+    return k / k.sum()
 
 
 def smooth_phase(grid: Grid, centre, radius: float, waves: float) -> torch.Tensor:
