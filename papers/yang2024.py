@@ -40,7 +40,9 @@ PARAMS = ("scale", "seed", "device", "wavelength_nm", "depth_m", "fields_deg", "
           "fp_grid_n", "fp_pitch_um", "quant_levels", "chen_n_side", "geo_n_side", "ac_fields_deg",
           "ac_wavelengths_nm", "ac_dx_um", "ac_window", "ac_n_side", "ac_terms", "ac_steps", "ac_lr", "ac_lr_sensor_um",
           "ac_box_um", "rec_pixel_um", "rec_kernel", "rec_patch", "rec_train", "rec_test", "rec_steps", "rec_batch",
-          "rec_width", "rec_lr", "rec_noise", "checkpoint_dir")
+          "rec_width", "rec_lr", "rec_noise", "edof_focus_m", "edof_depths_m", "edof_fields_deg",
+          "edof_eval_fields_deg", "edof_n_side", "edof_terms", "edof_steps", "edof_lr", "edof_init_rad", "edof_beta", "edof_e2e_steps", "edof_e2e_lr",
+          "edof_alpha", "edof_batch", "checkpoint_dir")
 
 #: the DOE of the prototype: 3 x 3 mm of 1 um pixels at z = 8.3098 mm (the authors' a489_doe.json)
 DOE_Z = 8.3098 * mm
@@ -133,9 +135,11 @@ def to_sensor(E: Field, doe, lens: SequentialLens, sensor: Grid) -> torch.Tensor
     return pixelate(propagate_to_sensor(E, float(lens.sensor_z) - DOE_Z, doe), sensor)
 
 
-def model_field(E: Field, s: Setup, field: float, kind: str, n_terms: int = 37, n_side: int = 128):
+def model_field(E: Field, s: Setup, field: float, kind: str, n_terms: int = 37, n_side: int = 128,
+                focus_z: float = None):
     """The field a simpler model puts on the DOE plane, on the grid and carrier of the ray-wave Field ``E`` and
-    with its power: a uniform disc times a spherical wave converging to the chief ray's sensor hit P.
+    with its power: a uniform disc times a spherical wave converging to the chief ray's sensor hit P (or, given
+    ``focus_z`` (m), to the chief ray's point at that z: the model's image of a point out of focus).
 
     ``kind="paraxial"``: the thin-lens model, an aberration-free sphere over a disc of the on-axis beam's radius
     about the chief ray (the same for every field). ``kind="zernike"``: the pupil-aberration model, the sphere
@@ -144,8 +148,12 @@ def model_field(E: Field, s: Setup, field: float, kind: str, n_terms: int = 37, 
     out, chief = rays_at_doe(s, field, n_side)
     v = out.valid
     xy, opl = out.o[v][:, :2], out.opl[v]
-    yP, xP = s.lens.chief_hit(s.wavelength, source=source(s, field))
-    zs = float(s.lens.sensor_z)
+    if focus_z is None:
+        yP, xP = s.lens.chief_hit(s.wavelength, source=source(s, field))
+        zs = float(s.lens.sensor_z)
+    else:
+        t = (focus_z - float(chief.o[0, 2])) / float(chief.d[0, 2])
+        xP, yP, zs = float(chief.o[0, 0] + t * chief.d[0, 0]), float(chief.o[0, 1] + t * chief.d[0, 1]), focus_z
     x, y = E.grid.x(E.u.device), E.grid.y(E.u.device)
     dist = lambda X, Y: torch.sqrt((X - xP) ** 2 + (Y - yP) ** 2 + (DOE_Z - zs) ** 2)  # noqa: E731
     coef = None
@@ -212,15 +220,17 @@ def spot_rms(out: Field, half_width: float, with_share: bool = False):
 
 def spot_kernel(out: Field, n: int, factor: int) -> torch.Tensor:
     """The PSF in the Field ``out`` as an image kernel: ``n`` x ``n`` pixels (``n`` odd) of ``factor`` x
-    ``factor`` samples, centred on the sample nearest the intensity's centroid, summing to 1 (float64)."""
+    ``factor`` samples, centred on the sample nearest the intensity's centroid, summing to 1. Differentiable
+    (the crop's place is not)."""
     if n % 2 == 0:
         raise ValueError(f"spot_kernel: n must be odd (a centre pixel), got {n}")
-    I = (out.u.abs() ** 2).detach().to(torch.float64)
+    I = out.u.abs() ** 2
+    Id = I.detach().to(torch.float64)
     H_, W_ = I.shape[-2:]
     yy = torch.arange(H_, dtype=torch.float64, device=I.device)[:, None]
     xx = torch.arange(W_, dtype=torch.float64, device=I.device)[None, :]
-    P = I.sum()
-    cy, cx = int(round(float((I * yy).sum() / P))), int(round(float((I * xx).sum() / P)))
+    P = Id.sum()
+    cy, cx = int(round(float((Id * yy).sum() / P))), int(round(float((Id * xx).sum() / P)))
     h = n * factor // 2
     if cy - h < 0 or cx - h < 0 or cy - h + n * factor > H_ or cx - h + n * factor > W_:
         raise ValueError(f"spot_kernel: {n} pixels of {factor} samples about the centroid leave the field's window")
@@ -327,6 +337,37 @@ def dry_run(p: Dict) -> Dict:
         pad = 2 * window
         add(f"{label}, {math.degrees(f):g} deg ({why})", ok, 16 * 4 * pad * pad + 8 * 12 * n_side * n_side,
             n_side * n_side / RAYWAVE_RATE_CPU + 2 * 2 * budget.fft_flops((pad, pad)) / budget.CPU_FFT_FLOPS, note)
+    # Figs. S7 and S10: the designs' fields (diagonal), at their own pitch and rays, and the EDoF check at the
+    # chapter's pitch; the nearest depth has the widest beam, the largest field the largest walk-off
+    from dataclasses import replace
+    diag = math.pi / 4
+    lens30 = s.lens  # the refocus to edof_focus_m moves the sensor by < 0.1 mm: the same beams on the DOE plane
+    cases = [("Fig. S7 design", s, max(p["ac_fields_deg"]), p["ac_dx_um"], p["ac_window"], p["ac_n_side"],
+              len(p["ac_fields_deg"]) * p["ac_steps"]),
+             ("Fig. S10 design", replace(s, depth=min(p["edof_depths_m"])), max(p["edof_fields_deg"]), p["ac_dx_um"],
+              p["ac_window"], p["ac_n_side"], 3 * len(p["edof_fields_deg"]) * (p["edof_steps"] + p["edof_e2e_steps"])),
+             ("Fig. S10 check", replace(s, depth=min(p["edof_depths_m"])), max(p["edof_eval_fields_deg"]), p["dx_um"],
+              p["window"], p["edof_n_side"], 3 * len(p["edof_eval_fields_deg"]))]
+    for label, sd, fdeg, dx_um, window, n_side, n_props in cases:
+        f = fdeg * deg
+        src = source(sd, f, diag)
+        rays, _ = lens30.pupil_bundle(sd.wavelength, 64, source=src)
+        out = lens30.trace(rays, to_sensor=False).to_plane(DOE_Z)
+        chief = lens30.trace(lens30.chief_ray(sd.wavelength, source=src), to_sensor=False).to_plane(DOE_Z)
+        carrier = carrier_of(chief.d[0], sd.wavelength)
+        shift = walk_off(carrier, sd.wavelength, L)
+        dx = dx_um * um
+        y, x = lens30.chief_hit(sd.wavelength, source=src)
+        plane = Grid(window, dx, origin=(y - shift[0], x - shift[1]))
+        try:
+            check_field_sampling(out, plane, carrier=carrier, n_rays=math.pi / 4 * n_side ** 2)
+            ok, why = True, f"{window}^2 at {dx_um:g} um, {n_side}^2 rays, {fdeg:g} deg, {sd.depth:g} m"
+        except SamplingError as e:
+            ok, why = False, str(e)[:120]
+        pad = 2 * window
+        n_fields = len(p["ac_fields_deg"]) * len(p["ac_wavelengths_nm"]) if "S7" in label else 1
+        add(f"{label} ({why})", ok, 8 * window * window * max(n_fields, 1) + 16 * 4 * pad * pad,
+            n_props * 3 * budget.fft_flops((pad, pad)) / budget.CPU_FFT_FLOPS)
     return {"rows": rows, "peak_bytes": max(r["bytes"] for r in rows), "seconds": sum(r["seconds"] for r in rows),
             "all_required_valid": all(r["valid"] for r in rows if r["note"] == "required")}
 

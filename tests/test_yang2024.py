@@ -91,3 +91,42 @@ def test_dry_run_checks_the_sampling_and_refuses_too_few_rays():
         H.setup({**P, "pixel_um": 1.5})
     with pytest.raises(KeyError, match="unknown"):
         H.setup({**P, "n_sides": 3})
+    for key, value in (("ac_n_side", 300), ("edof_n_side", 500)):  # the designs' and the EDoF check's own bundles
+        bad = H.dry_run({**P, key: value})
+        row = next(r for r in bad["rows"] if not r["valid"])
+        assert not bad["all_required_valid"] and "rays" in row["step"]
+
+
+def test_spherical_basis_is_the_binary2_polynomial_of_the_noll_spherical_terms():
+    """M a, fed to binary2_phase, equals sum a_k Z(2k, 0) up to a piston, on the unit disc."""
+    from optlib.elements.zernike import zernike
+    M = H.spherical_to_binary2(5)
+    a = torch.tensor([0.3, -1.2, 0.5, 2.0, -0.7], dtype=torch.float64)
+    g = ol.Grid(65, 0.05)
+    x, y = g.x(), g.y()
+    rho = torch.sqrt(x ** 2 + y ** 2) / 1.5
+    ref = sum(a[k] * zernike(j, rho, torch.zeros_like(rho)) for k, j in enumerate((4, 11, 22, 37, 56)))
+    d = (ref - ol.elements.binary2_phase(M @ a, x, y, 1.5))[rho <= 1]
+    assert float(d.max() - d.min()) < 1e-10
+
+
+def test_spot_size_counts_light_outside_its_square_and_the_kernel_sums_to_one():
+    """A Gaussian spot: its RMS radius (sqrt 2 sigma) when the square holds it; with 30 % more light far away (in
+    two opposite corners, so the centroid stays), that light counts at the square's edge; the kernel is centred
+    and sums to 1."""
+    g = ol.Grid(401, 1e-6)
+    x, y = g.x(local=True), g.y(local=True)
+    sigma = 5e-6
+    u = torch.exp(-(x ** 2 + y ** 2) / (4 * sigma ** 2)).to(torch.complex128)  # intensity exp(-r^2 / (2 s^2))
+    E = ol.Field(u, g, 530e-9)
+    size, share = H.spot_rms(E, 50e-6, with_share=True)
+    assert float(size) == pytest.approx(math.sqrt(2) * sigma, rel=1e-3) and share == pytest.approx(1.0, abs=1e-9)
+    far = torch.zeros_like(u)
+    far[0, 0] = far[-1, -1] = math.sqrt(0.15 / 0.7 * float((u.abs() ** 2).sum()))
+    size2, share2 = H.spot_rms(E.replace(u=u + far), 50e-6, with_share=True)
+    assert share2 == pytest.approx(0.7, abs=1e-6)
+    assert float(size2) == pytest.approx(math.sqrt(0.7 * 2 * sigma ** 2 + 0.3 * 50e-6 ** 2), rel=1e-2)
+    k = H.spot_kernel(E, 11, 3)
+    assert float(k.sum()) == pytest.approx(1.0) and int(k.argmax()) == 5 * 11 + 5
+    with pytest.raises(ValueError, match="odd"):
+        H.spot_kernel(E, 10, 3)

@@ -24,11 +24,18 @@
 # them into a wave field there (each ray splatted onto its four nearest samples, Fig. S1), applies the DOE and
 # propagates the field to the sensor with the angular spectrum.
 #
-# **In this chapter so far:** the prototype lens (its glass, focal length, F-number and focus), float32
-# against float64 coherent tracing (Fig. S2), the five models on the same lens and DOEs (Figs. S3-S5) and
-# Table S.I as a measured table, and the DOE's 16-level quantisation. **Not yet:** the learned DOEs of
-# Figs. S7-S8 (aberration correction) and S10-S11 (extended depth of field), which need the training over a
-# PSF map. Figs. S6, S9 and S12 are photographs of the authors' hardware and cannot be reproduced.
+# **In this chapter:**
+#
+# * the prototype lens: its glass, focal length, F-number and focus;
+# * float32 against float64 coherent tracing (Fig. S2);
+# * the five models on the same lens and DOEs (Figs. S3-S5), and Table S.I as a measured table;
+# * the DOE's 16-level quantisation;
+# * the two learned DOEs: aberration correction with reconstructions (Figs. S7-S8), and the extended depth of
+#   field designed with the paraxial model against the ray-wave model (Figs. S10-S11).
+#
+# Figs. S6, S9 and S12 are photographs of the authors' hardware and cannot be reproduced. The designs here are
+# tiny versions of the paper's (next sections): fields along one diagonal instead of 10 × 10 and 40 × 40 PSF maps,
+# one wavelength instead of three per channel, tens of steps instead of 50 epochs, and small networks.
 #
 # Every PSF below is a short composition of public parts, shown where it is made: the pupil bundle from a
 # point source → `lens.trace` → `Rays.to_plane` (the DOE plane) → `ol.rays.to_field` (the splat) → the DOE
@@ -38,7 +45,7 @@
 
 # %% tags=["parameters"]
 scale = "tiny"
-seed = 0  # nothing here is random: the seed is recorded, and changes no number
+seed = 0  # draws the EDoF designs' start, the photographs' crops, the noise and the networks' batches
 device = "auto"  # CUDA when present, else the CPU; the rays are float64 (Fig. S2 shows why)
 wavelength_nm = 530  # the green channel's centre (the paper: 500 / 530 / 560 nm)
 depth_m = 0.5  # point sources 0.5 m in front of the lens, where its sensor is in focus at 530 nm
@@ -67,7 +74,7 @@ ac_fields_deg = [0, 3, 6, 9, 12, 15, 18]  # Fig. S7: the DOE's design fields, on
 ac_wavelengths_nm = [530]  # one drawn per design step (the paper: 500 / 530 / 560 nm for green)
 ac_dx_um = 1.5  # the design's field pitch on the DOE plane (the result is checked at dx_um)
 ac_window = 640
-ac_n_side = 512
+ac_n_side = 560  # rays across the pupil for the design (enough for a point 20 cm away)
 ac_terms = 8  # the DOE's even polynomial terms (rho^2 ... rho^16)
 ac_steps = 40
 ac_lr = 2.0  # rad per step, on the spherical Zernike coefficients
@@ -83,6 +90,21 @@ rec_batch = 8
 rec_width = 32
 rec_lr = 2e-3
 rec_noise = 0.01  # Gaussian read noise, in units of the image's full scale
+edof_focus_m = 0.3  # Figs. S10-S11: the lens refocused to 30 cm
+edof_depths_m = [0.2, 0.3, 10]
+edof_fields_deg = [0, 8, 16]  # the ray-wave designer's fields (diagonal); the paraxial designer has only the axis
+edof_eval_fields_deg = [0, 7, 14]
+edof_n_side = 832  # rays across the pupil for the check (20 cm: a wider beam than at 0.5 m)
+edof_terms = 21  # Noll 4..21
+edof_steps = 80
+edof_lr = 3.0  # rad per step
+edof_init_rad = 2.0  # both designs start from the same random coefficients of this size (a blank start is a
+# symmetric point: on the axis the gradient of every odd term vanishes there)
+edof_beta = 0.3  # the first stage's weight on the PSFs' size
+edof_e2e_steps = 20  # the second stage: Eq. 1
+edof_e2e_lr = 0.3  # rad per step in the second stage
+edof_alpha = 0.3  # Eq. 1's weight
+edof_batch = 4
 checkpoint_dir = ""  # a folder: the designs and networks resume from it (none at tiny)
 
 # %%
@@ -567,7 +589,7 @@ results.check_all("quant_sinc2", "Quantisation costs what scalar theory says (+1
 #   the DOE drawn on its 1 µm pixels, wrapped to one wave and quantised to 16 levels, at Fig. S3's six fields.
 #   Of those, only 0° is a design field.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 az = math.pi / 4  # the sensor's diagonal
 R_doe = H.DOE_SIZE / 2 * math.sqrt(2)  # the DOE's half-diagonal: the polynomial's normalising radius
 box = ac_box_um * ol.um
@@ -659,7 +681,7 @@ print(f"design: mean spot {fit_ac.history[0]:.2f} -> {fit_ac.history[-1]:.2f} um
 # chapter's own (1 µm pitch, 768² rays). The kernels for Fig. S8 are taken from the same fields, on the
 # OV2710's 3 µm pixels.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 eval_planes = {f: diagonal_plane(f, S.dx, S.window, S.n_side) for f in S.fields}
 with torch.no_grad():
     phi_ac = design.phase(dg, torch.float64).cpu()  # unwrapped, on the DOE's own pixels
@@ -729,9 +751,8 @@ results.check_all("s7_doe_shrinks_spots", "The learned DOE (16 levels, checked a
                   [("hybrid / refocused singlet", mean_off[hyb] / mean_off["singlet, refocused"], "<=", 0.8),
                    ("hybrid / singlet at its sensor", mean_off[hyb] / mean_off["singlet, its sensor"], "<=", 0.8),
                    ("hybrid's least light within +-100 um", min(ac[(hyb, f)]["share"] for f in S.fields), ">=", 0.95)],
-                  note="fails for a blank DOE (the refocused singlet is already the best a sensor shift can do for "
-                       "these fields) and for one designed along a side of the sensor, where the 3 mm element "
-                       "misses part of the beam beyond 10 deg")
+                  note="fails for a blank DOE: the refocused singlet is already the best a sensor shift can do for "
+                       "these fields")
 
 # %% [markdown]
 # ### Fig. S8: simulated captures and reconstructions
@@ -820,10 +841,282 @@ results.check_all("s8_hybrid_reconstructs_better", "The hybrid lens's reconstruc
                        "numbers) or with noise high enough that no network recovers detail from either lens")
 
 # %% [markdown]
+# ## 6. Figs. S10-S11: an extended depth of field, designed with each model
+#
+# The paper's second design is a DOE that keeps the PSF alike over depth. The lens is first refocused to
+# 30 cm, and the DOE is optimised for 20 cm, 30 cm and 10 m in two stages, as the paper describes. The first
+# stage makes the PSFs alike over depth and small. The second is end to end, with Eq. 1: reconstructions of
+# an image I at different depths should agree with each other and, with weight α = 0.3, with I. Two designers
+# run the same optimisation; only their model of the lens differs:
+#
+# * **paraxial**: the lens is an ideal thin phase. On the DOE plane it puts, for each depth, an aberration-free
+#   spherical wave converging to that depth's paraxial image. That wave is the same for every field, so the
+#   model has only the axis.
+# * **ray-wave**: the traced fields at each depth, at 0°, 8° and 16° on the diagonal.
+#
+# Details of the set-up:
+#
+# * The DOE need not be round here. It is a Zernike phase (Noll 4-21, over the DOE's half-diagonal).
+# * Both designers start from the same small random coefficients. A blank start is a point of symmetry: on the
+#   axis, the gradient of every odd term is zero there.
+# * The first stage's loss, per field: 1 − NCC summed over the depth pairs, plus 0.3 × each PSF's RMS radius
+#   in units of 10 µm. It runs 80 steps.
+# * The second stage, Eq. 1, runs 20 steps. Its N is a Wiener filter with a learned regulariser, using the
+#   field's mean PSF over the three depths: N knows where in the image it is, not how far away. RMSE is the
+#   paper's "mean-square-root error", over four 64-pixel crops per step.
+# * Both designs are then drawn on the DOE's 1 µm pixels and quantised to 16 levels. They are evaluated with
+#   the chapter's ray-wave model at 0°, 7° and 14° on the diagonal; 7° and 14° are not design fields.
+
+# %% tags=["nbval-ignore-output"]
+from dataclasses import replace  # noqa: E402
+
+z_focus = float(lens.best_focus(lens.trace(lens.point_source(wl, -edof_focus_m, 0.999e-3, 64), to_sensor=False)))
+lens30 = lens.with_sensor(z_focus)
+L30 = z_focus - H.DOE_Z
+S_d = {d: replace(S, lens=lens30, depth=d) for d in edof_depths_m}
+z_par = {d: float(lens.best_focus(lens.trace(lens.point_source(wl, -d, 0.05e-3, 16), to_sensor=False)))
+         for d in edof_depths_m}  # each depth's paraxial image (a thin bundle's focus)
+print(f"sensor moved to {z_focus / ol.mm:.4f} mm (focus at {edof_focus_m} m); paraxial images at "
+      + ", ".join(f"{d:g} m: {z / ol.mm:.4f} mm" for d, z in z_par.items()))
+edof_px = round(rec_pixel_um / ac_dx_um)
+zern_j = list(range(4, edof_terms + 1))  # no piston or tilts
+
+
+def edof_plane(field, d, dx, window, n_side):
+    """The ray-wave field on the DOE plane for a point at depth `d` (m) and `field` (rad) on the diagonal."""
+    sensor = H.sensor_window(S_d[d], field, pixel=2 * dx, azimuth=az, lens=lens30)
+    E, _ = ol.psf.raywave_field(lens30, wl, sensor, dx, window, H.DOE_Z, source=H.source(S_d[d], field, az),
+                                n_side=n_side)
+    return E
+
+
+def zbasis(grid, dtype=torch.float32):
+    """The DOE's Zernike terms on the samples of `grid` ((J, H, W)), zero off the element."""
+    x, y = grid.x(dev), grid.y(dev)
+    rho, theta = torch.sqrt(x * x + y * y) / R_doe, torch.atan2(y.expand(grid.shape), x.expand(grid.shape))
+    return torch.stack([ol.elements.zernike(j, rho, theta) for j in zern_j]).to(dtype) * H.on_doe(grid, dtype).to(dev)
+
+
+t0 = time.time()
+edof_models = {"paraxial": {}, "ray-wave": {}}
+for d in edof_depths_m:
+    for f in edof_fields_deg:
+        E = edof_plane(f * ol.deg, d, ac_dx_um * ol.um, ac_window, ac_n_side)
+        edof_models["ray-wave"][(f, d)] = (E.replace(u=E.u.to(torch.complex64)), zbasis(E.grid))
+        if f == 0:
+            P = H.model_field(E, S_d[d], 0.0, "paraxial", focus_z=z_par[d])[0]
+            edof_models["paraxial"][(f, d)] = (P.replace(u=P.u.to(torch.complex64)), zbasis(E.grid))
+print(f"EDoF fields traced in {time.time() - t0:.0f} s")
+g_ed = torch.Generator().manual_seed(seed + 17)
+edof_img = grey(ol.data.random_crops(ol.data.photo_paths("wikimedia_photos"), rec_patch, rec_train, g_ed)).to(dev)
+
+
+def kernels(model, coef):
+    """The forward model: each (field, depth) field on the DOE plane through the DOE's phase, to the sensor,
+    as a kernel on the 3 um pixels."""
+    out = {}
+    for key, (E, B) in model.items():
+        phi = torch.einsum("j,jhw->hw", coef.float(), B)
+        s_out = ol.psf.propagate_to_sensor(E.replace(u=E.u * torch.polar(torch.ones_like(phi), phi)), L30)
+        out[key] = H.spot_kernel(s_out, rec_kernel, edof_px)
+    return out
+
+
+def rmse(a, b):
+    return torch.sqrt(((a - b) ** 2).mean())
+
+
+def eq1(K, log_gamma, img, g):
+    """Eq. 1: sum over depth pairs of RMSE between reconstructions, plus alpha times each one's RMSE to the
+    image, summed over the fields; N = Wiener with the field's mean kernel over depth; captures with read noise
+    (drawn from the generator `g`)."""
+    loss = 0.0
+    for f in sorted({k[0] for k in K}):
+        Kf = [K[(f, d)] for d in edof_depths_m]
+        mean_k = torch.stack(Kf).mean(0)
+        ys = [ol.imaging.fftconv2d(img, k[None]) for k in Kf]
+        rec_d = [ol.nn.wiener_deconv(y + rec_noise * ol.train.randn(y.shape, y, g), mean_k[None], log_gamma.exp())
+                 for y in ys]
+        loss = loss + sum(rmse(rec_d[i], rec_d[j]) for i in range(len(Kf)) for j in range(len(Kf)) if i != j)
+        loss = loss + edof_alpha * sum(rmse(r, img) for r in rec_d)
+    return loss
+
+
+class EDoFDesign(torch.nn.Module):
+    """The DOE's Zernike coefficients (rad at 530 nm; both designers start from the same small random draw) and
+    the Wiener filter's regulariser."""
+
+    def __init__(self):
+        super().__init__()
+        g0 = torch.Generator().manual_seed(seed + 31)
+        self.coef = torch.nn.Parameter(edof_init_rad * torch.randn(len(zern_j), generator=g0, dtype=torch.float64).float().to(dev))
+        self.log_gamma = torch.nn.Parameter(torch.tensor(math.log(1e-3), device=dev))
+
+
+pairs = [(edof_depths_m[i], edof_depths_m[j]) for i in range(len(edof_depths_m)) for j in range(i + 1, len(edof_depths_m))]
+
+
+def similarity_and_size(K):
+    """The paper's first stage: for each field, 1 - NCC summed over depth pairs, plus each PSF's RMS radius
+    (in units of 10 um, weight `edof_beta`): PSFs alike over depth, and small."""
+    loss = 0.0
+    for f in sorted({k[0] for k in K}):
+        loss = loss + sum(1 - ol.metrics.ncc(K[(f, a)], K[(f, b)]) for a, b in pairs)
+        loss = loss + edof_beta * sum(ol.metrics.rms_radius(K[(f, d)], kg) / (10 * ol.um) for d in edof_depths_m)
+    return loss
+
+
+edof = {}
+for name, model in edof_models.items():
+    dsn = EDoFDesign()
+    g = torch.Generator().manual_seed(seed + 19)
+    opt_e = torch.optim.Adam([{"params": [dsn.coef]}, {"params": [dsn.log_gamma], "lr": 0.05}], lr=edof_lr)
+
+    def edof_step(i, dsn=dsn, g=g, model=model):
+        K = kernels(model, dsn.coef)
+        if i < edof_steps:
+            return similarity_and_size(K)
+        idx = torch.randint(0, edof_img.shape[0], (edof_batch,), generator=g)  # the second stage: Eq. 1
+        return eq1(K, dsn.log_gamma, edof_img[idx], g)
+
+    t0 = time.time()
+    stage = torch.optim.lr_scheduler.LambdaLR(opt_e, lambda i: 1.0 if i < edof_steps else edof_e2e_lr / edof_lr)
+    fit_e = ol.train.fit(edof_step, dsn, opt_e, edof_steps + edof_e2e_steps, scheduler=stage,
+                         desc=f"Fig. S10 design, {name} model", generator=g, checkpoint=ckpt(f"s10_{name}"), key=ol.train.run_key("s10", params, model=name))
+    edof[name] = dsn
+    h = fit_e.history
+    print(f"{name} design: PSF loss {h[0]:.3f} -> {h[edof_steps - 1]:.3f} in {edof_steps} steps"
+          + (f", then Eq. 1 {h[edof_steps]:.4f} -> {h[-1]:.4f} in {edof_e2e_steps}" if edof_e2e_steps else "")
+          + f" ({time.time() - t0:.0f} s)")
+
+# %% [markdown]
+# The check. Both DOEs, and no DOE, go through the chapter's ray-wave model at each depth and field. A design
+# is depth-invariant where its PSFs at the three depths correlate (NCC, averaged over the three pairs).
+#
+# Fig. S11 follows the paper's account of the baseline's failure. Each designer trains a reconstruction
+# network (the small CNN of Fig. S8) on captures simulated with its own model:
+#
+# * the paraxial designer on its on-axis PSFs at the three depths;
+# * the ray-wave designer on its PSFs at the three depths and three fields.
+#
+# Both networks then meet the captures the ray-wave model predicts at 20 cm: test photographs (Kodak crops)
+# with 1 % read noise, the same noise for both.
+
+# %% tags=["nbval-ignore-output"]
+B_doe = zbasis(dg, torch.float64).cpu()
+edof_does = {}
+for name, dsn in edof.items():
+    phi_e = torch.einsum("j,jhw->hw", dsn.coef.detach().double().cpu(), B_doe)
+    edof_does[name] = ol.DOE(ol.elements.phase_to_height(phi_e, fused, wl), fused, grid=dg, z=H.DOE_Z, wrap=P_wave,
+                             levels=quant_levels, h_max=P_wave).to(dev)
+del B_doe
+edof_eval = {}
+t0 = time.time()
+for d in edof_depths_m:
+    for f in edof_eval_fields_deg:
+        E = edof_plane(f * ol.deg, d, S.dx, S.window, edof_n_side)
+        for name, doe in [("no DOE", None)] + list(edof_does.items()):
+            with torch.no_grad():
+                edof_eval[(name, f, d)] = H.spot_kernel(ol.psf.propagate_to_sensor(E, L30, doe), rec_kernel, px)
+        del E
+print(f"evaluated in {time.time() - t0:.0f} s")
+names_e = ("no DOE", *edof)
+xdepth = {(n, f): sum(float(ol.metrics.ncc(edof_eval[(n, f, a)], edof_eval[(n, f, b)])) for a, b in pairs) / len(pairs)
+          for n in names_e for f in edof_eval_fields_deg}
+
+# %% tags=["nbval-ignore-output"]
+# Fig. S11: each designer trains a network on captures its own model predicts, and meets the ray-wave captures
+with torch.no_grad():
+    par_k = kernels(edof_models["paraxial"], edof["paraxial"].coef)
+belief = {"paraxial": [par_k[(0, d)].double() for d in edof_depths_m],  # the axis only: the model has no field
+          "ray-wave": [edof_eval[("ray-wave", f, d)] for f in edof_eval_fields_deg for d in edof_depths_m],
+          "no DOE": [edof_eval[("no DOE", f, d)] for f in edof_eval_fields_deg for d in edof_depths_m]}
+test_e = grey(ol.data.random_crops(ol.data.photo_paths("kodak"), rec_patch, rec_test, g_ed)).to(dev)
+d_near = min(edof_depths_m)
+s11 = {}
+t0 = time.time()
+for n in names_e:
+    torch.manual_seed(seed)
+    net = ol.nn.SRNet(1, channels=1, width=rec_width).to(dev)
+    g = torch.Generator().manual_seed(seed + 37)
+    opt_r = torch.optim.Adam(net.parameters(), lr=rec_lr)
+
+    def s11_step(i, net=net, g=g, ks=belief[n]):
+        x = edof_img[torch.randint(0, edof_img.shape[0], (rec_batch,), generator=g)]
+        k = ks[int(torch.randint(len(ks), (1,), generator=g))].to(x)
+        y = ol.imaging.fftconv2d(x, k[None])
+        return torch.nn.functional.mse_loss(net(y + rec_noise * ol.train.randn(y.shape, y, g)), x)
+
+    ol.train.fit(s11_step, net, opt_r, rec_steps, desc=f"Fig. S11 network, {n}", generator=g,
+                 checkpoint=ckpt(f"s11_{n.replace(' ', '_')}"), key=ol.train.run_key("s11", params, design=n))
+    net.eval()
+    g_n = torch.Generator().manual_seed(seed + 29)  # the same noise for every design
+    for f in edof_eval_fields_deg:
+        y = ol.imaging.fftconv2d(test_e, edof_eval[(n, f, d_near)].to(test_e)[None])
+        y = y + rec_noise * ol.train.randn(y.shape, y, g_n)
+        with torch.no_grad():
+            x = net(y)
+        s11[(n, f)] = (scores(x, test_e)[0], y[:1], x[:1])
+print(f"{len(names_e)} networks trained and tested in {time.time() - t0:.0f} s")
+rows_html = "".join(f"<tr><th>{escape(n)}</th>" + "".join(f"<td>{xdepth[(n, f)]:.3f}</td>" for f in edof_eval_fields_deg)
+                    + "".join(f"<td>{s11[(n, f)][0]:.2f}</td>" for f in edof_eval_fields_deg) + "</tr>" for n in names_e)
+head_html = "".join(f"<th>NCC {f:g}°</th>" for f in edof_eval_fields_deg) + "".join(
+    f"<th>PSNR {f:g}° (dB)</th>" for f in edof_eval_fields_deg)
+HTML(f"<table><thead><tr><th>design (evaluated with ray-wave)</th>{head_html}</tr></thead><tbody>{rows_html}"
+     "</tbody></table>")
+
+# %%
+cols = [(f, d) for f in edof_eval_fields_deg for d in edof_depths_m]
+fig, axes = plt.subplots(len(names_e), len(cols), figsize=(1.45 * len(cols), 1.6 * len(names_e)))
+for i, n in enumerate(names_e):
+    for j, (f, d) in enumerate(cols):
+        k = edof_eval[(n, f, d)]
+        ol.plot.show(axes[i][j], (k / k.max()) ** 0.5, kg, f"{n}\n{f:g} deg, {d:g} m")
+        axes[i][j].title.set_fontsize(6)
+        axes[i][j].set_xticks([])
+        axes[i][j].set_yticks([])
+        axes[i][j].set_xlabel("")
+        axes[i][j].set_ylabel("")
+fig.suptitle("Fig. S10: PSFs over depth and field (ray-wave), by the model the DOE was designed with (square root)")
+plt.tight_layout()
+plt.show()
+
+# %% tags=["nbval-ignore-output"]
+fig, axes = plt.subplots(2 * 2, len(edof_eval_fields_deg), figsize=(2.4 * len(edof_eval_fields_deg), 9.4))
+for i, n in enumerate(("paraxial", "ray-wave")):
+    for j, f in enumerate(edof_eval_fields_deg):
+        for r, (kind, img) in enumerate((("capture", s11[(n, f)][1]), ("reconstruction", s11[(n, f)][2]))):
+            ax = axes[2 * i + r][j]
+            ax.imshow(img[0, 0].clamp(0, 1).cpu().numpy(), cmap="gray", vmin=0, vmax=1)
+            ax.set_title(f"{n} design, {kind}\n{f:g} deg, {d_near:g} m" + (f": {s11[(n, f)][0]:.1f} dB" if r else ""),
+                         fontsize=7)
+            ax.axis("off")
+fig.suptitle(f"Fig. S11: captures at {d_near * 100:g} cm and their reconstructions (one test patch)")
+plt.tight_layout()
+plt.show()
+off_e = [f for f in edof_eval_fields_deg if f > 0]
+inv = {n: sum(xdepth[(n, f)] for f in off_e) / len(off_e) for n in names_e}
+psnr_near = {n: sum(s11[(n, f)][0] for f in edof_eval_fields_deg) / len(edof_eval_fields_deg) for n in names_e}
+for n in names_e:
+    key = n.replace(" ", "_").replace("-", "")
+    results.item(f"s10_xdepth_ncc_{key}", f"Fig. S10: cross-depth NCC of the PSFs off axis (mean of {off_e} deg): {n}",
+                 inv[n], None, "", note="ray-wave evaluation, 16-level DOE")
+    results.item(f"s11_psnr_near_{key}", f"Fig. S11: PSNR at {d_near:g} m (Wiener from the designer's model): {n}",
+                 psnr_near[n], None, "dB")
+results.check("s10_raywave_edof_more_invariant", "Off axis, the EDoF DOE designed with the ray-wave model keeps the "
+              "PSF more alike over depth than the one designed with the paraxial model (mean cross-depth NCC at "
+              f"{off_e} deg on the diagonal, ray-wave evaluation: ray-wave design minus paraxial design)",
+              inv["ray-wave"] - inv["paraxial"], ">=", 0.05,
+              note="fails if the paraxial model were right off axis (a lens without field aberrations), or with "
+                   "the design fields limited to the axis")
+print(f"PSNR at {d_near:g} m, mean over the fields: " + ", ".join(f"{n} {psnr_near[n]:.2f} dB" for n in names_e)
+      + " (measured, not claimed: see the summary)")
+
+# %% [markdown]
 # ## What matched and what did not (tiny scale)
 #
 # The paper gives ticks and pictures, no numbers. Every number here is measured, and the scoreboard marks it
-# so. Nothing in this part is random, so the seed changes nothing.
+# so. Sections 1-4 have no random draw, so the seed changes none of their numbers.
 #
 # * **The lens.** With HK51 from the authors' Sellmeier terms, the paraxial EFL at 530 nm is 7.935 mm and
 #   F/3.97. The paper gives 7.77 mm and F/3.89, 2.1 % shorter. With the catalogue line's n_d = 1.5501 the EFL
@@ -853,9 +1146,35 @@ results.check_all("s8_hybrid_reconstructs_better", "The hybrid lens's reconstruc
 #   sinc²(1/16) = 0.9872, and 0.8105 against 0.8106 at 4 levels. This section found a defect in the library:
 #   `quantize` clamped wrapped heights at the top level instead of wrapping them to zero, which cost 4-level
 #   elements 9 points of efficiency (0.72). It is fixed and tested.
-# * **Not yet here:** Figs. S7-S8 and S10-S11, the learned DOEs (aberration correction, EDoF) and their
-#   reconstructions. They need training over a PSF map with gradient checkpointing, and the chapter says so
-#   at its top.
+# * **Figs. S7-S8, aberration correction.** The learned DOE with its sensor position was checked with the
+#   16-level element at 1 µm, on fields it was not designed at. Its mean off-axis spot (3.5°-17.5° on the
+#   diagonal) is 16.3 µm, against 22.2 µm for the singlet at its best sensor position and 29.5 µm at its own
+#   sensor: cuts of 27 % and 45 %, against the 20 % asked. The phase is smooth at the centre and finer towards
+#   the edge, as in the paper. A small network per lens, tested on Kodak crops, reconstructs 4.3 dB better
+#   through the hybrid lens than through the better singlet (26.5 against 22.2 dB, mean over six fields).
+#   The design has no random draw at this scale (one wavelength, a blank start), so the seed changes only the
+#   networks' numbers.
+# * **Figs. S10-S11, extended depth of field.** Off the axis, the DOE designed with the ray-wave model keeps
+#   its PSFs more alike over 20 cm, 30 cm and 10 m than the one designed with the paraxial model: mean
+#   cross-depth NCC 0.47 against 0.31 at 7° and 14°. The singlet alone gives 0.21. This is the paper's point.
+#   During development, with seed 1, the gap was 0.35 against 0.26. On the axis, which the paraxial designer
+#   does model, the two are closer.
+# * **The paper's Fig. S11 claim is not reproduced at this scale.** The paper shows the paraxial design's
+#   reconstructions at 20 cm failing. Here both designs' networks reconstruct the ray-wave captures at 20 cm
+#   about equally well: 25.1 dB for the ray-wave design, 25.3 dB for the paraxial one, and 23.8 dB with no DOE,
+#   mean over the three fields. The sign changed with the seed during development (seed 1: +2.0 dB for the
+#   ray-wave design), so it is measured and not claimed.
+#   * The likely reasons: tiny designs of 100 steps, a small network, and a 64-pixel crop, which hides the
+#     off-axis blur that the paper's full images show.
+#   * The second stage (Eq. 1, 20 steps) did not lower the ray-wave design's loss at this scale. The first
+#     stage did the work.
+# * **Not reproduced here, by construction:**
+#   * the 10 × 10 training and 40 × 40 fine-tuning PSF maps (here: fields along one diagonal);
+#   * three wavelengths per channel (one; the full parameters draw one of three per step, replayed on resume);
+#   * 50 epochs on DIV2K.
+#
+#   `full.yaml` sets the paper's sampling for these designs; the dry run checks it. The designs and networks
+#   resume from `checkpoint_dir`.
 
 # %% tags=["nbval-ignore-output"]
 path = results.write()
