@@ -757,7 +757,8 @@ results.check_all("s7_doe_shrinks_spots", "The learned DOE (16 levels, checked a
 # %% [markdown]
 # ### Fig. S8: simulated captures and reconstructions
 #
-# Grey photographs (training: the Wikimedia set; test: Kodak) are blurred with each lens's PSF at each of the
+# Grey photographs stand in for the paper's DIV2K, which is not available offline: the Wikimedia set for
+# training, Kodak for the test. They are blurred with each lens's PSF at each of the
 # six fields, in 64-pixel patches. Read noise is 1 % of full scale. For each lens a small residual CNN
 # (`ol.nn.SRNet` at scale 1) is trained on its own captures from all six fields (one network for the whole field,
 # as the paper's). It is then tested on the test photographs. PSNR and SSIM are computed over each patch without
@@ -784,30 +785,35 @@ def scores(out, truth):
     return float(ol.metrics.psnr(o, t, dim=(-3, -2, -1)).mean()), float(ol.metrics.ssim(o, t))
 
 
-rec, nets = {}, {}
-t0 = time.time()
-for name in systems:
+def train_network(images, kernels, g_offset, desc, ckpt_name, **key):
+    """A small residual CNN (`ol.nn.SRNet` at scale 1) trained to undo the blur: each step a batch of `images`,
+    one of `kernels` drawn, read noise; Adam, MSE. Resumes from `ckpt_name` in `checkpoint_dir`."""
     torch.manual_seed(seed)
     net = ol.nn.SRNet(1, channels=1, width=rec_width).to(dev)
-    g = torch.Generator().manual_seed(seed + 11)
+    g = torch.Generator().manual_seed(seed + g_offset)
     opt_r = torch.optim.Adam(net.parameters(), lr=rec_lr)
 
-    def rec_step(i, net=net, g=g, name=name):
-        idx = torch.randint(0, rec_tr.shape[0], (rec_batch,), generator=g)
-        f = S.fields[int(torch.randint(len(S.fields), (1,), generator=g))]
-        x = rec_tr[idx]
-        return torch.nn.functional.mse_loss(net(capture(x, name, f, g)), x)
+    def step(i):
+        x = images[torch.randint(0, images.shape[0], (rec_batch,), generator=g)]
+        y = ol.imaging.fftconv2d(x, kernels[int(torch.randint(len(kernels), (1,), generator=g))].to(x)[None])
+        return torch.nn.functional.mse_loss(net(y + rec_noise * ol.train.randn(y.shape, y, g)), x)
 
+    ol.train.fit(step, net, opt_r, rec_steps, desc=desc, generator=g, checkpoint=ckpt(ckpt_name),
+                 key=ol.train.run_key(ckpt_name.split("_")[0], params, **key))
+    return net.eval()
+
+
+rec = {}
+t0 = time.time()
+for name in systems:
     key = name.split(",")[-1].strip().split()[0]
-    ol.train.fit(rec_step, net, opt_r, rec_steps, desc=f"Fig. S8 network, {name}", generator=g,
-                 checkpoint=ckpt(f"s8_{key}"), key=ol.train.run_key("s8", params, lens=name))
-    net.eval()
+    net = train_network(rec_tr, [ac[(name, f)]["kernel"] for f in S.fields], 11, f"Fig. S8 network, {name}",
+                        f"s8_{key}", lens=name)
     g_te = torch.Generator().manual_seed(seed + 13)
     for f in S.fields:
         y = capture(rec_te, name, f, g_te)
         with torch.no_grad():
             rec[(name, f)] = {"raw": scores(y, rec_te), "net": scores(net(y), rec_te), "y": y[:2], "x": net(y[:2])}
-    nets[name] = net
 print(f"{len(systems)} networks trained and tested in {time.time() - t0:.0f} s")
 mean_rec = {name: tuple(sum(rec[(name, f)][k][i] for f in S.fields) / len(S.fields) for k in ("raw", "net") for i in (0, 1))
             for name in systems}
@@ -922,10 +928,6 @@ def kernels(model, coef):
     return out
 
 
-def rmse(a, b):
-    return torch.sqrt(((a - b) ** 2).mean())
-
-
 def eq1(K, log_gamma, img, g):
     """Eq. 1: sum over depth pairs of RMSE between reconstructions, plus alpha times each one's RMSE to the
     image, summed over the fields; N = Wiener with the field's mean kernel over depth; captures with read noise
@@ -937,8 +939,9 @@ def eq1(K, log_gamma, img, g):
         ys = [ol.imaging.fftconv2d(img, k[None]) for k in Kf]
         rec_d = [ol.nn.wiener_deconv(y + rec_noise * ol.train.randn(y.shape, y, g), mean_k[None], log_gamma.exp())
                  for y in ys]
-        loss = loss + sum(rmse(rec_d[i], rec_d[j]) for i in range(len(Kf)) for j in range(len(Kf)) if i != j)
-        loss = loss + edof_alpha * sum(rmse(r, img) for r in rec_d)
+        loss = loss + sum(ol.metrics.rmse(rec_d[i], rec_d[j])
+                          for i in range(len(Kf)) for j in range(len(Kf)) if i != j)
+        loss = loss + edof_alpha * sum(ol.metrics.rmse(r, img) for r in rec_d)
     return loss
 
 
@@ -1036,20 +1039,7 @@ d_near = min(edof_depths_m)
 s11 = {}
 t0 = time.time()
 for n in names_e:
-    torch.manual_seed(seed)
-    net = ol.nn.SRNet(1, channels=1, width=rec_width).to(dev)
-    g = torch.Generator().manual_seed(seed + 37)
-    opt_r = torch.optim.Adam(net.parameters(), lr=rec_lr)
-
-    def s11_step(i, net=net, g=g, ks=belief[n]):
-        x = edof_img[torch.randint(0, edof_img.shape[0], (rec_batch,), generator=g)]
-        k = ks[int(torch.randint(len(ks), (1,), generator=g))].to(x)
-        y = ol.imaging.fftconv2d(x, k[None])
-        return torch.nn.functional.mse_loss(net(y + rec_noise * ol.train.randn(y.shape, y, g)), x)
-
-    ol.train.fit(s11_step, net, opt_r, rec_steps, desc=f"Fig. S11 network, {n}", generator=g,
-                 checkpoint=ckpt(f"s11_{n.replace(' ', '_')}"), key=ol.train.run_key("s11", params, design=n))
-    net.eval()
+    net = train_network(edof_img, belief[n], 37, f"Fig. S11 network, {n}", f"s11_{n.replace(' ', '_')}", design=n)
     g_n = torch.Generator().manual_seed(seed + 29)  # the same noise for every design
     for f in edof_eval_fields_deg:
         y = ol.imaging.fftconv2d(test_e, edof_eval[(n, f, d_near)].to(test_e)[None])
