@@ -116,7 +116,7 @@ def fit(step_fn: Callable[[int], torch.Tensor], params_module: torch.nn.Module, 
         n_steps: int, scheduler=None, checkpoint: Optional[str] = None, checkpoint_every: int = 100,
         progress: bool = True, desc: str = "fit", time_budget_s: Optional[float] = None,
         generator: Optional[torch.Generator] = None, state: Optional[Dict] = None,
-        key: Optional[str] = None) -> FitResult:
+        key: Optional[str] = None, sum_over_ranks: bool = False) -> FitResult:
     """Run ``n_steps`` of ``loss = step_fn(step); loss.backward(); optimizer.step()``.
 
     Args:
@@ -135,10 +135,19 @@ def fit(step_fn: Callable[[int], torch.Tensor], params_module: torch.nn.Module, 
             (a changed learning rate is never silently replaced by the checkpoint's).
         time_budget_s: stop early after this much wall time (for equal-compute comparisons).
         progress: show a tqdm bar (rank 0 only under torch.distributed).
+        sum_over_ranks: under torch.distributed (torchrun), the loss is a sum of shares, one per rank (e.g. each
+            rank's fields of a design over the field of view): every parameter's gradient and the recorded loss
+            are summed over the ranks before the step, so each rank takes the single-process step (a parameter
+            no rank's share reaches keeps no gradient, as it would alone). Without torch.distributed it does
+            nothing. (A model wrapped by :func:`data_parallel` averages its gradients itself: leave this off.)
     """
     from tqdm.auto import tqdm
 
-    rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+    distributed = dist.is_available() and dist.is_initialized()
+    rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
+    if sum_over_ranks and world > 1 and time_budget_s is not None:
+        raise ValueError("fit(sum_over_ranks=True) under torch.distributed cannot stop on a time budget: the ranks "
+                         "would stop at different steps and wait for each other forever; give n_steps alone")
     res = FitResult()
     start = 0
     if checkpoint and Path(checkpoint).is_file():
@@ -188,6 +197,8 @@ def fit(step_fn: Callable[[int], torch.Tensor], params_module: torch.nn.Module, 
         for loss in ((out,) if isinstance(out, torch.Tensor) else out):  # one loss, or micro-batch losses
             loss.backward()  # gradients add up; a generator's graphs are freed one by one
             lv += float(loss.detach())
+        if sum_over_ranks and world > 1:
+            lv = _sum_grads_over_ranks(params_module, lv)
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
@@ -207,6 +218,22 @@ def fit(step_fn: Callable[[int], torch.Tensor], params_module: torch.nn.Module, 
     if res.steps_run:
         _save(step)
     return res
+
+
+def _sum_grads_over_ranks(module: torch.nn.Module, loss: float) -> float:
+    """Sum every parameter's gradient of ``module`` and the step's ``loss`` over the ranks (in place); a
+    parameter without a gradient on every rank keeps none. Returns the summed loss."""
+    params = [q for q in module.parameters() if q.requires_grad]
+    dev = params[0].device if params else torch.device("cpu")
+    # which parameters any rank reached, and the loss, in one small reduction
+    flags = torch.tensor([float(q.grad is not None) for q in params] + [loss], dtype=torch.float64, device=dev)
+    dist.all_reduce(flags, op=dist.ReduceOp.SUM)
+    for q, reached in zip(params, flags[:-1].tolist()):
+        if reached:
+            if q.grad is None:
+                q.grad = torch.zeros_like(q)
+            dist.all_reduce(q.grad, op=dist.ReduceOp.SUM)
+    return float(flags[-1])
 
 
 # --- torch.distributed (torchrun) ------------------------------------------------------------------------

@@ -186,3 +186,37 @@ def test_a_temporary_left_by_a_killed_writer_is_cleaned_up(tmp_path):
     (tmp_path / "a.pt.xyz123.tmp").write_bytes(b"half a checkpoint")  # what a SIGKILL mid-write leaves
     train.save_checkpoint(p, {"step": 1})
     assert sorted(f.name for f in tmp_path.iterdir()) == ["a.pt"]
+
+
+SUM_WORKER = Path(__file__).with_name("fit_sum_worker.py")
+
+
+def test_fit_sum_over_ranks_under_torchrun_takes_the_single_process_steps(tmp_path):
+    """A loss summed over fields, each rank its share: the two-process run's parameters and loss history equal
+    the single process's to float64 rounding; a parameter only rank 1 reaches moves on rank 0 too, and one no
+    field reaches keeps no gradient (Adam would otherwise move it by its momentum)."""
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    out = tmp_path / "sum.json"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29541",
+           str(SUM_WORKER), str(out)]
+    subprocess.run(cmd, check=True, env=env, timeout=240, capture_output=True)
+    single = tmp_path / "single.json"
+    subprocess.run([sys.executable, str(SUM_WORKER), str(single)], check=True, env=env, timeout=120)
+    a, b = json.loads(out.read_text()), json.loads(single.read_text())
+    assert a["world"] == 2 and b["world"] == 1
+    assert a["x"] == pytest.approx(b["x"], rel=1e-12, abs=1e-14)
+    assert a["last_only"] == pytest.approx(b["last_only"], rel=1e-12) and abs(a["last_only"]) > 1e-3
+    assert a["history"] == pytest.approx(b["history"], rel=1e-12)
+    assert a["unused_grad_is_none"] and b["unused_grad_is_none"]
+
+
+def test_fit_sum_over_ranks_is_a_no_op_alone():
+    m = torch.nn.Linear(2, 1).double()
+    opt = torch.optim.SGD(m.parameters(), lr=0.1)
+    x = torch.ones(3, 2, dtype=torch.float64)
+    m2 = torch.nn.Linear(2, 1).double()
+    m2.load_state_dict(m.state_dict())
+    opt2 = torch.optim.SGD(m2.parameters(), lr=0.1)
+    train.fit(lambda i: m(x).pow(2).sum(), m, opt, 5, progress=False, sum_over_ranks=True)
+    train.fit(lambda i: m2(x).pow(2).sum(), m2, opt2, 5, progress=False)
+    assert torch.equal(m.weight, m2.weight) and torch.equal(m.bias, m2.bias)
