@@ -294,7 +294,8 @@ def summary_counts(results: List[Dict]) -> Dict[str, int]:
 def seed_table(runs: List[Dict]) -> str:
     """Every claim of every chapter across runs that differ by their seed (same chapter and scale), as a
     Markdown table: one row per claim, one column per seed, each cell "holds" or "fails" with its comparison's
-    value. The last column counts the seeds it holds for; a claim missing from a run shows "-"."""
+    value; then the count of seeds it holds for (a claim missing from a run shows "-"), and the claim's
+    comparison and note (what would make it fail) as the lowest seed's run records them."""
     by_chapter: Dict[tuple, Dict[int, Dict]] = {}
     for r in runs:
         by_chapter.setdefault((r["chapter"], r["scale"]), {})[int(r["seed"])] = r
@@ -302,21 +303,30 @@ def seed_table(runs: List[Dict]) -> str:
     for (chapter, scale), seeds in sorted(by_chapter.items()):
         order = sorted(seeds)
         lines += [f"### {chapter} ({scale})", "",
-                  "| claim | " + " | ".join(f"seed {s}" for s in order) + " | holds |",
-                  "|---|" + "---|" * len(order) + "---|"]
+                  "| claim | " + " | ".join(f"seed {s}" for s in order) + " | holds | comparison | note |",
+                  "|---|" + "---|" * len(order) + "---|---|---|"]
         ids: List[str] = []
         for s in order:
             ids += [c["id"] for c in seeds[s]["claims"] if c["id"] not in ids]
         for cid in ids:
-            cells, n = [], 0
+            cells, n, first = [], 0, None
             for s in order:
                 c = next((c for c in seeds[s]["claims"] if c["id"] == cid), None)
                 if c is None:
                     cells.append("-")
                     continue
+                first = first or c
                 n += bool(c["holds"])
                 value = f" ({_fmt(c['value'])} vs {_fmt(c['threshold'])})" if "op" in c else ""
                 cells.append(("holds" if c["holds"] else "**fails**") + value)
-            lines.append(f"| `{cid}` | " + " | ".join(cells) + f" | {n}/{len(order)} |")
+            how = f"{first['text']}" + (f" [needs {first['op']}" + (f"; deciding: {first['deciding']}" if "deciding"
+                                                                     in first else "") + "]" if "op" in first else "")
+            lines.append(f"| `{cid}` | " + " | ".join(cells) + f" | {n}/{len(order)} | {_cell(how)} | "
+                         f"{_cell(first.get('note', ''))} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def _cell(text: str) -> str:
+    """Text for one Markdown table cell: pipes escaped, on one line."""
+    return " ".join(str(text).split()).replace("|", "\\|")

@@ -126,7 +126,7 @@ def test_seed_table_puts_every_claim_beside_its_other_seeds(tmp_path):
     from pathlib import Path
     for seed, value in ((0, 0.6), (1, 0.4), (2, 0.7)):
         r = report.Results("foundations", "tiny", seed)
-        r.check("beats", "beats the baseline", value, ">", 0.5)
+        r.check("beats", "beats the baseline", value, ">", 0.5, note="fails for the baseline | itself")
         if seed != 2:
             r.claim("trend", "a trend", True)
         r.write(tmp_path / str(seed))
@@ -136,8 +136,9 @@ def test_seed_table_puts_every_claim_beside_its_other_seeds(tmp_path):
     out = subprocess.run([sys.executable, "-m", "papers", "seeds"] + [str(tmp_path / s) for s in "012"],
                          capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1]).stdout
     assert "### foundations (tiny)" in out and "(full)" not in out
-    assert "| `beats` | holds (0.6 vs 0.5) | **fails** (0.4 vs 0.5) | holds (0.7 vs 0.5) | 2/3 |" in out
-    assert "| `trend` | holds | holds | - | 2/3 |" in out
+    assert ("| `beats` | holds (0.6 vs 0.5) | **fails** (0.4 vs 0.5) | holds (0.7 vs 0.5) | 2/3 | beats the baseline "
+            "[needs >] | fails for the baseline \\| itself |") in out
+    assert "| `trend` | holds | holds | - | 2/3 | a trend |  |" in out
 
 
 def test_render_benchmark_script_runs_quick(tmp_path):
