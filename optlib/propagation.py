@@ -43,12 +43,16 @@ from .units import number
 METHODS = ("asm", "fresnel", "fresnel1", "fraunhofer", "rs", "auto")
 _KERNEL_CACHE: "OrderedDict[tuple, torch.Tensor]" = OrderedDict()
 _KERNEL_CACHE_SIZE = 16
+#: the distance-independent parts of angular-spectrum kernels whose distance requires grad (see transfer_function)
+_PARTS_CACHE: "OrderedDict[tuple, tuple]" = OrderedDict()
+_PARTS_CACHE_SIZE = 8
 _MEASURED_LOSS_TOL = 1e-6
 
 
 def clear_kernel_cache():
     """Drop cached transfer functions (they hold device memory)."""
     _KERNEL_CACHE.clear()
+    _PARTS_CACHE.clear()
 
 
 def _is_plain(x) -> bool:
@@ -107,7 +111,69 @@ def transfer_function(kind: str, shape_pad, pitch, wavelength: torch.Tensor, z, 
         while len(_KERNEL_CACHE) > _KERNEL_CACHE_SIZE:
             _KERNEL_CACHE.popitem(last=False)
         return H
+    if kind == "asm" and not wavelength.requires_grad:
+        # a differentiable distance (a design that moves a plane): what does not depend on z is built once and
+        # kept; each call only forms the phase k_z z, the decay and the band limit from it
+        pkey = (tuple(shape_pad), tuple(pitch), tuple(wavelength.detach().cpu().flatten().tolist()),
+                tuple(wavelength.shape), str(device), carrier, shift, float(n))
+        parts = _PARTS_CACHE.get(pkey)
+        if parts is None:
+            wl = wl_view(wavelength.to(device=device, dtype=torch.float64)) / n
+            parts = _asm_parts(gy, gx, wl, carrier, shift)
+            _PARTS_CACHE[pkey] = parts
+            while len(_PARTS_CACHE) > _PARTS_CACHE_SIZE:
+                _PARTS_CACHE.popitem(last=False)
+        else:
+            _PARTS_CACHE.move_to_end(pkey)
+        zt = torch.as_tensor(z, dtype=torch.float64, device=device)
+        return _asm_assemble(parts, zt, _scalar(z), band_limit, shape_pad, pitch, shift).to(cdtype)
     return _kernel(kind, gy, gx, shape_pad, pitch, wavelength, z, device, band_limit, carrier, shift, n).to(cdtype)
+
+
+def _asm_parts(gy, gx, wl, carrier, shift):
+    """What the angular spectrum's kernel at the frequencies gy (rows, 1) x gx (1, cols) keeps whatever the
+    distance, float64: k_z of the propagating waves (rad/m; 0 for evanescent ones), the decay rate of the
+    evanescent ones (1/m; 0 for propagating ones), whether any wave is evanescent, the window shift's phase
+    (rad, or None) and the walk-off per metre of distance along x (1, cols) and y (rows, 1).
+
+    k_z = 2 pi sqrt(1/lambda^2 - f^2) is real for propagating waves and 2 pi i sqrt(f^2 - 1/lambda^2) for
+    evanescent ones; built from real parts, H = polar(decay, phase) gives exp(i k_z z) at a third of the cost
+    of a complex128 square root and exponential, and the masked square root keeps sqrt's infinite slope at 0
+    out of any gradient."""
+    fy, fx = gy + carrier[0], gx + carrier[1]
+    arg = (1.0 / wl) ** 2 - (fx ** 2 + fy ** 2)
+    prop = arg > 0
+    mag = arg.abs()
+    root = 2 * torch.pi * torch.sqrt(torch.where(mag > 0, mag, torch.ones_like(mag))) * (mag > 0)
+    kz = torch.where(prop, root, torch.zeros_like(root))
+    kappa = torch.where(prop, torch.zeros_like(root), root)
+    sphase = 2 * torch.pi * (gy * shift[0] + gx * shift[1]) if shift != (0.0, 0.0) else None
+    # walk-off of each plane wave per metre, per axis, with the other axis at the carrier (for an untilted field
+    # the band limit below is exactly Matsushima's rectangle f_lim = 1 / (lambda sqrt((2z/S)^2 + 1)))
+    slope_x = fx / torch.sqrt(torch.clamp((1.0 / wl) ** 2 - fx ** 2 - carrier[0] ** 2, min=1e-300))
+    slope_y = fy / torch.sqrt(torch.clamp((1.0 / wl) ** 2 - fy ** 2 - carrier[1] ** 2, min=1e-300))
+    return kz, kappa, bool((~prop).any()), sphase, slope_x, slope_y
+
+
+def _asm_assemble(parts, zt, z: float, band_limit, shape_pad, pitch, shift) -> torch.Tensor:
+    """The angular spectrum's kernel (times 1/N, complex128) over the distance ``zt`` (m; a float64 tensor, may
+    require grad; ``z`` its value) from :func:`_asm_parts`."""
+    kz, kappa, evanescent, sphase, slope_x, slope_y = parts
+    phase = kz * zt
+    if sphase is not None:
+        phase = phase + sphase
+    scale = 1.0 / (shape_pad[0] * shape_pad[1])
+    if z >= 0 and evanescent:
+        decay = torch.exp(-kappa * zt) * scale
+    else:  # no evanescent wave, or back-propagation, which must not amplify them: they are left as they are
+        decay = torch.full_like(phase, scale)
+    if band_limit:  # a plane wave that walks out of the padded window would alias: cut
+        za = zt.detach().abs()
+        sign = 1.0 if z >= 0 else -1.0
+        keep = ((slope_x * za - sign * shift[1]).abs() <= shape_pad[1] * pitch[1] / 2) & \
+               ((slope_y * za - sign * shift[0]).abs() <= shape_pad[0] * pitch[0] / 2)
+        decay = decay * keep
+    return torch.polar(decay.expand_as(phase), phase)
 
 
 def _kernel(kind, gy, gx, shape_pad, pitch, wavelength, z, device, band_limit, carrier, shift, n) -> torch.Tensor:
@@ -115,25 +181,8 @@ def _kernel(kind, gy, gx, shape_pad, pitch, wavelength, z, device, band_limit, c
     wl = wl_view(wavelength.to(device=device, dtype=torch.float64)) / n  # the wavelength in the medium
     zt = torch.as_tensor(z, dtype=torch.float64, device=device)
     if kind == "asm":
-        fy, fx = gy + carrier[0], gx + carrier[1]
-        arg = (1.0 / wl) ** 2 - (fx ** 2 + fy ** 2)
-        kz = 2 * torch.pi * torch.sqrt(arg.to(torch.complex128))  # imaginary for evanescent waves
-        if _scalar(z) < 0:  # back-propagation must not amplify evanescent waves
-            kz = torch.where(arg > 0, kz, torch.zeros_like(kz))
-        phase = kz * zt
-        if shift != (0.0, 0.0):
-            phase = phase + 2 * torch.pi * (gy * shift[0] + gx * shift[1])
-        H = torch.exp(1j * phase)
-        if band_limit:
-            # walk-off of each plane wave relative to the window, per axis, with the other axis at the carrier
-            # (for an untilted field exactly Matsushima's rectangle f_lim = 1 / (lambda sqrt((2z/S)^2 + 1)))
-            za = zt.abs()
-            sx = za * fx / torch.sqrt(torch.clamp((1.0 / wl) ** 2 - fx ** 2 - carrier[0] ** 2, min=1e-300))
-            sy = za * fy / torch.sqrt(torch.clamp((1.0 / wl) ** 2 - fy ** 2 - carrier[1] ** 2, min=1e-300))
-            sign = 1.0 if _scalar(z) >= 0 else -1.0
-            keep = ((sx - sign * shift[1]).abs() <= shape_pad[1] * pitch[1] / 2) & \
-                   ((sy - sign * shift[0]).abs() <= shape_pad[0] * pitch[0] / 2)
-            H = H * keep
+        return _asm_assemble(_asm_parts(gy, gx, wl, carrier, shift), zt, _scalar(z), band_limit, shape_pad, pitch,
+                             shift)
     elif kind == "fresnel":
         if carrier != (0.0, 0.0) or shift != (0.0, 0.0):
             raise ValueError("the Fresnel transfer function is untilted: use kind='asm' for a carrier or a shift")
