@@ -53,6 +53,17 @@ def test_results_for_every_chapter_and_scoreboard_shows_them():
             assert escape(it["label"]) in page, f"scoreboard lacks {it['label']!r}"
 
 
+def test_every_claim_shows_its_comparison_and_what_fails_it():
+    # the standard: a claim states its comparison and threshold, and a holding claim names an input that would
+    # make it fail (in its note, shown on the scoreboard), so a reader can judge whether it could have failed
+    for f in CHAPTER_FILES:
+        cid = Path(f).name.split("_", 1)[1]
+        for c in json.loads((RESULTS / f"{cid}.tiny.json").read_text())["claims"]:
+            assert {"value", "op", "threshold"} <= set(c), f"{cid}/{c['id']}: no recorded comparison"
+            if c["holds"]:
+                assert "fail" in c.get("note", "").lower(), f"{cid}/{c['id']}: holds, but names no input that fails it"
+
+
 def test_javascript_is_local():
     pages = [p for p in HTML.rglob("*.html") if "_static" not in p.parts]
     assert len(pages) >= 3

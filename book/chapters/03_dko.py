@@ -191,7 +191,8 @@ ncc_methods = float(ol.metrics.ncc(k_fr, k_asm))
 print(f"Fresnel matrix-DFT vs band-limited ASM on a random phase: NCC {ncc_methods:.8f}, "
       f"window power {float(k_fr.sum()):.4f} vs {float(k_asm.sum()):.4f}")
 results.check("fresnel_vs_asm", "The fitting model (Fresnel) matches the band-limited angular spectrum (NCC)",
-              ncc_methods, ">", 0.99)
+              ncc_methods, ">", 0.99, note="fails for a reference 10 % further away (NCC 0.964); where Fresnel itself "
+              "would be wrong (z below about 3 mm at this pitch) the library refuses its undersampled chirp")
 
 fig, ax = plt.subplots(1, 2, figsize=(8, 3))
 ax[0].plot(u.cpu().numpy() * 1e6, I_lens / I_lens.max(), label="simulated")
@@ -313,7 +314,8 @@ results.item("table3_rmse", "Table 3: RMSE of kernels (weights' units)", km["rms
              claim="ncc_095", note="our tiny network's weights are smaller (RMS above); compare relative errors")
 results.item("table3_mae", "Table 3: MAE of kernels (weights' units)", km["mae"], X.PAPER_TABLE3["mae"], "",
              claim="ncc_095")
-results.check("ncc_095", "Fitted kernels reach a mean NCC of at least 0.95", km["ncc"], ">=", 0.95)
+results.check("ncc_095", "Fitted kernels reach a mean NCC of at least 0.95", km["ncc"], ">=", 0.95,
+              note="fails for the unfitted start, whose kernels are all the lens's Airy spot")
 
 # %% [markdown]
 # **Fig. 2: learned (top) vs target (bottom) kernels**, signed (h+ − h−, back in the weights' units), first
