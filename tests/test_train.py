@@ -194,7 +194,7 @@ SUM_WORKER = Path(__file__).with_name("fit_sum_worker.py")
 def test_fit_sum_over_ranks_under_torchrun_takes_the_single_process_steps(tmp_path):
     """A loss summed over fields, each rank its share: the two-process run's parameters and loss history equal
     the single process's to float64 rounding; a parameter only rank 1 reaches moves on rank 0 too, and one no
-    field reaches keeps no gradient (Adam would otherwise move it by its momentum)."""
+    field reaches keeps no gradient, as it would alone (an optimiser counts a zero gradient as a step)."""
     env = dict(os.environ, OMP_NUM_THREADS="1")
     out = tmp_path / "sum.json"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29541",
