@@ -1138,22 +1138,24 @@ print(f"PSNR at {d_near:g} m, mean over the fields: " + ", ".join(f"{n} {psnr_ne
 #   elements 9 points of efficiency (0.72). It is fixed and tested.
 # * **Figs. S7-S8, aberration correction.** The learned DOE with its sensor position was checked with the
 #   16-level element at 1 µm, on fields it was not designed at. Its mean off-axis spot (3.5°-17.5° on the
-#   diagonal) is 16.3 µm, against 22.2 µm for the singlet at its best sensor position and 29.5 µm at its own
+#   diagonal) is 16.2 µm, against 22.2 µm for the singlet at its best sensor position and 29.5 µm at its own
 #   sensor: cuts of 27 % and 45 %, against the 20 % asked. The phase is smooth at the centre and finer towards
-#   the edge, as in the paper. A small network per lens, tested on Kodak crops, reconstructs 4.3 dB better
-#   through the hybrid lens than through the better singlet (26.5 against 22.2 dB, mean over six fields).
+#   the edge, as in the paper. A small network per lens, tested on Kodak crops, reconstructs 4.0 dB better
+#   through the hybrid lens than through the better singlet (26.0 against 21.9 dB, mean over six fields).
 #   The design has no random draw at this scale (one wavelength, a blank start), so the seed changes only the
 #   networks' numbers.
 # * **Figs. S10-S11, extended depth of field.** Off the axis, the DOE designed with the ray-wave model keeps
 #   its PSFs more alike over 20 cm, 30 cm and 10 m than the one designed with the paraxial model: mean
-#   cross-depth NCC 0.47 against 0.31 at 7° and 14°. The singlet alone gives 0.21. This is the paper's point.
-#   During development, with seed 1, the gap was 0.35 against 0.26. On the axis, which the paraxial designer
-#   does model, the two are closer.
+#   cross-depth NCC 0.39 against 0.31 at 7° and 14°. The singlet alone gives 0.21. This is the paper's point.
+#   With seed 1 it is 0.41 against 0.26. On the axis, which the paraxial designer does model, the two are
+#   closer. These designs are sensitive to float32 rounding: a change of the angular-spectrum kernel at the
+#   1e-13 level moved this seed-0 gap from 0.16 to 0.08 (the claim asks for 0.05).
 # * **The paper's Fig. S11 claim is not reproduced at this scale.** The paper shows the paraxial design's
 #   reconstructions at 20 cm failing. Here both designs' networks reconstruct the ray-wave captures at 20 cm
-#   about equally well: 25.1 dB for the ray-wave design, 25.3 dB for the paraxial one, and 23.8 dB with no DOE,
-#   mean over the three fields. The sign changed with the seed during development (seed 1: +2.0 dB for the
-#   ray-wave design), so it is measured and not claimed.
+#   about equally well: 25.5 dB for the ray-wave design, 25.3 dB for the paraxial one, and 23.8 dB with no DOE,
+#   mean over the three fields. The gap changes with the seed and the rounding (seed 1: +1.0 dB for the
+#   ray-wave design, but 26.9 dB with no DOE; an earlier kernel gave -0.2 dB at seed 0), so it is measured and
+#   not claimed.
 #   * The likely reasons: tiny designs of 100 steps, a small network, and a 64-pixel crop, which hides the
 #     off-axis blur that the paper's full images show.
 #   * The second stage (Eq. 1, 20 steps) did not lower the ray-wave design's loss at this scale. The first
