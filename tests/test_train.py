@@ -100,16 +100,21 @@ def test_shard_covers_range():
 WORKER = Path(__file__).with_name("ddp_worker.py")
 
 
-def test_torchrun_two_processes_gloo_matches_single_process(tmp_path):
+def _torchrun_and_alone(worker: Path, port: int, tmp_path):
+    """Run ``worker`` under torchrun with 2 gloo processes and once alone; (its JSON from each run)."""
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    out = tmp_path / "ddp.json"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533",
-           str(WORKER), str(out)]
+    out, single = tmp_path / "two.json", tmp_path / "single.json"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
+           str(worker), str(out)]
     subprocess.run(cmd, check=True, env=env, timeout=240, capture_output=True)
-    single = tmp_path / "single.json"
-    subprocess.run([sys.executable, str(WORKER), str(single)], check=True, env=env, timeout=120)
+    subprocess.run([sys.executable, str(worker), str(single)], check=True, env=env, timeout=120)
     a, b = json.loads(out.read_text()), json.loads(single.read_text())
     assert a["world"] == 2 and b["world"] == 1
+    return a, b
+
+
+def test_torchrun_two_processes_gloo_matches_single_process(tmp_path):
+    a, b = _torchrun_and_alone(WORKER, 29533, tmp_path)
     assert a["weights"] == pytest.approx(b["weights"], rel=1e-5, abs=1e-7)
 
 
@@ -195,15 +200,7 @@ def test_fit_sum_over_ranks_under_torchrun_takes_the_single_process_steps(tmp_pa
     """A loss summed over fields, each rank its share: the two-process run's parameters and loss history equal
     the single process's to float64 rounding; a parameter only rank 1 reaches moves on rank 0 too, and one no
     field reaches keeps no gradient, as it would alone (an optimiser counts a zero gradient as a step)."""
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    out = tmp_path / "sum.json"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29541",
-           str(SUM_WORKER), str(out)]
-    subprocess.run(cmd, check=True, env=env, timeout=240, capture_output=True)
-    single = tmp_path / "single.json"
-    subprocess.run([sys.executable, str(SUM_WORKER), str(single)], check=True, env=env, timeout=120)
-    a, b = json.loads(out.read_text()), json.loads(single.read_text())
-    assert a["world"] == 2 and b["world"] == 1
+    a, b = _torchrun_and_alone(SUM_WORKER, 29541, tmp_path)
     assert a["x"] == pytest.approx(b["x"], rel=1e-12, abs=1e-14)
     assert a["last_only"] == pytest.approx(b["last_only"], rel=1e-12) and abs(a["last_only"]) > 1e-3
     assert a["history"] == pytest.approx(b["history"], rel=1e-12)
