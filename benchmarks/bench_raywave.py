@@ -2,8 +2,9 @@
 
 The paper's settings: 1e6 rays (float64) from a point 0.5 m away at 14 deg, traced through the aspheric singlet to
 the DOE plane, splatted onto a 6000 x 6000 field of 0.5 um samples (3 mm, the whole DOE), through the DOE
-(3000 x 3000 pixels of 1 um, heights requiring grad), the angular spectrum with padding 2 (12000^2 FFTs) to the
-sensor, 201 x 201 pixels of 1 um. The paper needed an A100 and gradient checkpointing for this.
+(3000 x 3000 pixels of 1 um, heights requiring grad), the angular spectrum with padding 2 (a 12000^2 padded grid)
+to the sensor, 201 x 201 pixels of 1 um, evaluated only on the sensor's sub-samples (``asm(..., window=)``: no
+temporary the size of the padded grid but the cached kernel). The paper needed an A100 and gradient checkpointing.
 
 Measured, each in a fresh subprocess (peak resident memory, VmHWM, minus the resident set before the call):
 forward, and forward + backward into the DOE's heights. The first call of a process also pays the one-time

@@ -25,7 +25,8 @@ The check costs one transform and its backward (plus O(N) sums), once per config
 are in :func:`verdicts`. Meta tensors (shape-only) skip the check.
 
 Use :func:`fft2`, :func:`ifft2`, :func:`rfft2`, :func:`irfft2` (same arguments as ``torch.fft``, over the
-last two dimensions) and the centred :func:`fft2c` / :func:`ifft2c`. Hot paths fold the 1/N of an inverse
+last two dimensions), the centred :func:`fft2c` / :func:`ifft2c`, and the 1-D :func:`fft1` / :func:`ifft1` along the
+last dimension (checked as 2-D transforms over a unit axis). Hot paths fold the 1/N of an inverse
 transform into a kernel they multiply anyway and call ``ifft2(..., norm="forward")`` (no scaling at all).
 """
 from __future__ import annotations
@@ -36,7 +37,8 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 
-__all__ = ["fft2", "ifft2", "rfft2", "irfft2", "fft2c", "ifft2c", "FFTError", "verdicts", "clear_verdicts", "prepare"]
+__all__ = ["fft2", "ifft2", "rfft2", "irfft2", "fft2c", "ifft2c", "fft1", "ifft1", "FFTError", "verdicts",
+           "clear_verdicts", "prepare"]
 
 _NORMS = ("backward", "ortho", "forward")
 _VERDICTS: Dict[tuple, str] = {}
@@ -344,6 +346,17 @@ def rfft2(x: torch.Tensor, s: Optional[Sequence[int]] = None, norm: str = "backw
 def irfft2(x: torch.Tensor, s: Optional[Sequence[int]] = None, norm: str = "backward") -> torch.Tensor:
     """Inverse of :func:`rfft2` (``torch.fft.irfft2`` semantics; pass ``s`` for odd sizes), verified."""
     return _call("irfft2", x, s, norm)
+
+
+def fft1(x: torch.Tensor, norm: str = "backward") -> torch.Tensor:
+    """1-D DFT along the last dimension (``torch.fft.fft(x, dim=-1)`` semantics), verified: computed as the 2-D
+    transform of ``x[..., None, :]`` (a unit axis transforms to itself), so the same checks guard it."""
+    return fft2(x.unsqueeze(-2), norm=norm).squeeze(-2)
+
+
+def ifft1(x: torch.Tensor, norm: str = "backward") -> torch.Tensor:
+    """Inverse 1-D DFT along the last dimension (``torch.fft.ifft(x, dim=-1)`` semantics), verified as :func:`fft1`."""
+    return ifft2(x.unsqueeze(-2), norm=norm).squeeze(-2)
 
 
 def fft2c(x: torch.Tensor, norm: str = "backward") -> torch.Tensor:

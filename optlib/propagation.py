@@ -7,7 +7,8 @@ refractive index of the homogeneous medium, default 1):
   Exact scalar diffraction for every frequency inside the band limit; kz is complex so evanescent
   waves decay (no NaN below lambda/2 pitch). It propagates a field with a carrier (a tilted beam,
   :class:`~optlib.field.Field`) exactly, and moves the output window with the beam: ``shift`` (default the
-  carrier's walk-off ``z f_c / k_z``) is added to the grid's origin.
+  carrier's walk-off ``z f_c / k_z``) is added to the grid's origin. ``window=`` evaluates only a sub-window of
+  the output (a PSF on a small sensor from a large field) in blocks, never forming the padded output.
 * ``fresnel``: Fresnel transfer function (paraxial), same grid in and out, band-limited to where its
   chirp is sampled.
 * ``fresnel1``: single-FFT Fresnel (impulse-response form); output pitch lambda z / (n N d), or any output
@@ -220,8 +221,115 @@ def measured_loss(U: torch.Tensor, H: torch.Tensor, wavelength: torch.Tensor, g:
     return float(lost / total) if float(total) > 0 else 0.0
 
 
+#: complex samples in one block of the windowed transform's temporaries (64 MB in complex128)
+_BLOCK_SAMPLES = 1 << 22
+
+
+def _blocks(n: int, width: int):
+    """Equal ranges covering ``n`` lines of ``width`` samples, each at most about ``_BLOCK_SAMPLES`` (one shape of
+    transform, so one check by optlib.fft, except the last block)."""
+    step = max(1, min(n, _BLOCK_SAMPLES // max(width, 1)))
+    return [(a, min(n, a + step)) for a in range(0, n, step)]
+
+
+def _line_dft(x: torch.Tensor, n: int, at: int, inverse: bool) -> torch.Tensor:
+    """The unscaled 1-D DFT (``inverse``: exp(+2 pi i k j / n)) of the rows of ``x`` (R, m) placed at column ``at``
+    of ``n`` zero samples."""
+    if x.shape[-1] == n:
+        buf = x.contiguous()
+    else:
+        buf = x.new_zeros(x.shape[0], n)
+        buf[:, at:at + x.shape[-1]] = x
+    return fft.ifft1(buf, norm="forward") if inverse else fft.fft1(buf)
+
+
+def _window_forward(u, H, pad_at, rows, cols, spectrum=None):
+    """Samples ``rows`` x ``cols`` (index tensors into the padded grid, -1 for none: zero) of ifft2(fft2(pad(u)) * H,
+    norm="forward") for one 2-D ``u`` (Hy, Wx) placed at ``pad_at`` in H's (Py, Px) grid, never forming a padded
+    grid's worth of output: the transform along y of u's columns (Wx x Py), then per block of spectrum rows the
+    transform along x, the kernel, the inverse along x kept only at ``cols``, and at the end the inverse along y
+    kept only at ``rows`` (the output's Cx columns of length Py). ``spectrum(S, r0, r1)`` sees each block of the
+    spectrum (for a power check)."""
+    Wx, (Py, Px) = u.shape[1], H.shape
+    V = u.new_empty(Wx, Py)  # u's columns, transformed along y
+    for a, b in _blocks(Wx, Py):
+        V[a:b] = _line_dft(u[:, a:b].T, Py, pad_at[0], inverse=False)
+    cv, ci = cols >= 0, cols.clamp(min=0)
+    Z = u.new_empty(Py, len(cols))
+    for a, b in _blocks(Py, Px):
+        S = _line_dft(V[:, a:b].T, Px, pad_at[1], inverse=False)
+        if spectrum is not None:
+            spectrum(S, a, b)
+        Z[a:b] = fft.ifft1(S.mul_(H[a:b]), norm="forward")[:, ci] * cv
+    del V
+    rv, ri = rows >= 0, rows.clamp(min=0)
+    return (fft.ifft1(Z.T.contiguous(), norm="forward")[:, ri] * rv).T
+
+
+def _window_adjoint(g, H, pad_at, rows, cols, shape):
+    """The adjoint of :func:`_window_forward` applied to ``g`` (Ry, Cx): a gradient on the window's samples back to
+    the input's (Hy, Wx) = ``shape``, by the same blocks in reverse (scatter, transform with the opposite sign,
+    conj(H), crop)."""
+    (Hy, Wx), (Py, Px) = shape, H.shape
+    rv, cv = rows >= 0, cols >= 0
+    T = g.new_zeros(len(cols), Py)
+    T[:, rows[rv]] = g.T[:, rv]
+    Z = fft.fft1(T)  # (Cx, Py): the adjoint of the unscaled inverse along y
+    del T
+    V = g.new_empty(Wx, Py)
+    Zt = Z.T[:, cv]
+    for a, b in _blocks(Py, Px):
+        B = g.new_zeros(b - a, Px)
+        B[:, cols[cv]] = Zt[a:b]
+        B = fft.ifft1(fft.fft1(B).mul_(H[a:b].conj()), norm="forward")
+        V[:, a:b] = B[:, pad_at[1]:pad_at[1] + Wx].T
+    del Z, Zt
+    out = g.new_empty(Hy, Wx)
+    for a, b in _blocks(Wx, Py):
+        out[:, a:b] = fft.ifft1(V[a:b], norm="forward")[:, pad_at[0]:pad_at[0] + Hy].T
+    return out
+
+
+class _WindowedTransfer(torch.autograd.Function):
+    """u (..., Hy, Wx) -> its propagation by the transfer function H (..., Py, Px) sampled on a window (rows, cols)
+    of the padded output (:func:`_window_forward`); linear in u, so the backward is the adjoint, in the same blocks:
+    nothing of the size of the padded grid is kept. H must not require grad."""
+
+    @staticmethod
+    def forward(ctx, u, H, pad_at, rows, cols, spectrum):
+        lead = torch.broadcast_shapes(u.shape[:-2], H.shape[:-2])
+        uu = u.expand(*lead, *u.shape[-2:]).reshape(-1, *u.shape[-2:])
+        HH = H.expand(*lead, *H.shape[-2:]).reshape(-1, *H.shape[-2:])
+        out = torch.stack([_window_forward(a, h, pad_at, rows, cols, spectrum) for a, h in zip(uu, HH)])
+        ctx.save_for_backward(H, rows, cols)
+        ctx.pad_at, ctx.u_shape = pad_at, u.shape
+        return out.reshape(*lead, len(rows), len(cols))
+
+    @staticmethod
+    def backward(ctx, g):
+        H, rows, cols = ctx.saved_tensors
+        lead = g.shape[:-2]
+        gg = g.reshape(-1, *g.shape[-2:])
+        HH = H.expand(*lead, *H.shape[-2:]).reshape(-1, *H.shape[-2:])
+        grad = torch.stack([_window_adjoint(a, h, ctx.pad_at, rows, cols, ctx.u_shape[-2:]) for a, h in zip(gg, HH)])
+        grad = grad.reshape(*lead, *ctx.u_shape[-2:])
+        while grad.dim() > len(ctx.u_shape):  # u was broadcast over leading dimensions: sum them back
+            grad = grad.sum(0)
+        for i, n in enumerate(ctx.u_shape[:-2]):
+            if n == 1 and grad.shape[i] != 1:
+                grad = grad.sum(i, keepdim=True)
+        return grad, None, None, None, None, None
+
+
+def _window_lines(n: int, n_pad: int, m: int, top: int) -> torch.Tensor:
+    """Indices in the padded grid (n_pad) of the ``m`` window samples starting at sample ``top`` of the cropped
+    output (n samples, centred as :func:`crop_centered` crops); -1 where the window leaves the output."""
+    j = torch.arange(m) + top
+    return torch.where((j >= 0) & (j < n), j + (n_pad // 2 - n // 2), torch.full_like(j, -1))
+
+
 def _tf_propagate(field: Field, z, kind: str, padding: float, check: Union[bool, str], bandwidth,
-                  band_limit: bool = True, n: float = 1.0, shift=None) -> Field:
+                  band_limit: bool = True, n: float = 1.0, shift=None, window: Optional[Grid] = None) -> Field:
     g = field.grid
     zf = number("z", z)
     number("n", n, "refractive index", positive=True)
@@ -238,41 +346,107 @@ def _tf_propagate(field: Field, z, kind: str, padding: float, check: Union[bool,
     shift = as_carrier(shift)
     out_grid = g.shifted(*shift)
     if zf == 0 and shift == (0.0, 0.0):
-        return field
+        return field if window is None else field.window(window)
+    if window is not None:
+        differentiable = not _is_plain(z) or field.wavelength.requires_grad
+        if differentiable:  # the kernel itself needs a gradient: the full spectrum is needed anyway
+            return _tf_propagate(field, z, kind, padding, check, bandwidth, band_limit, n, shift).window(window)
+        return _tf_window(field, z, kind, padding, check, bandwidth, band_limit, n, shift, out_grid, window)
     full = (*field.u.shape[:-2], *shape_pad)
     fft.prepare("fft2", full, field.u.dtype, field.u.device)  # the transforms' one-time checks, before the
     fft.prepare("ifft2", full, field.u.dtype, field.u.device, norm="forward")  # big temporaries exist
     H = transfer_function(kind, shape_pad, g.pitch, field.wavelength, z, field.u.device, field.u.dtype,
                           band_limit, carrier, shift, n)
-    need_measure = False
-    reason = fix = ""
-    if check:
-        if carrier != (0.0, 0.0) or shift != (0.0, 0.0) or n != 1.0:
-            need_measure = True  # the planner's closed form is for untilted fields in air: measure instead
-            reason, fix = "tilted or shifted window", "more padding, a smaller distance, or a smaller shift"
-        else:
-            for wl in field.wavelength.detach().flatten().tolist():
-                valid, reason_wl, fix_wl = grid_check(kind, g.shape, g.pitch, wl, zf, padding, bandwidth)
-                if not valid:
-                    if check == "strict" or bandwidth is not None:
-                        raise SamplingError(f"propagate(method={kind!r}): {reason_wl}. Fix: {fix_wl}")
-                    need_measure = True
-                    reason, fix = reason_wl, fix_wl
+    need_measure, reason, fix = _check_plan(field, kind, zf, padding, check, bandwidth, carrier, shift, n)
     U = fft.fft2(pad_centered(field.u, shape_pad))  # (temporaries are dropped as soon as used: peak memory)
     if need_measure:
         loss = measured_loss(U, H, field.wavelength, Grid(shape_pad, g.pitch), carrier, n)
         if loss > _MEASURED_LOSS_TOL:
-            raise SamplingError(
-                f"propagate(method={kind!r}) would drop {loss:.3g} of the field's propagating power outside the "
-                f"correctly sampled band ({reason}). Fix: {fix}. Pass check=False to accept the loss.")
+            raise _loss_error(kind, loss, reason, fix)
     U = U * H  # H carries the 1/N
     out = fft.ifft2(U, norm="forward")
     del U
     return field.replace(u=crop_centered(out, g.shape), grid=out_grid)
 
 
+def _check_plan(field: Field, kind: str, zf: float, padding: float, check, bandwidth, carrier, shift, n):
+    """(measure the band limit's loss?, reason, fix) of the sampling check of a transfer-function step."""
+    if not check:
+        return False, "", ""
+    if carrier != (0.0, 0.0) or shift != (0.0, 0.0) or n != 1.0:
+        # the planner's closed form is for untilted fields in air: measure instead
+        return True, "tilted or shifted window", "more padding, a smaller distance, or a smaller shift"
+    need, reason, fix = False, "", ""
+    for wl in field.wavelength.detach().flatten().tolist():
+        valid, reason_wl, fix_wl = grid_check(kind, field.grid.shape, field.grid.pitch, wl, zf, padding, bandwidth)
+        if not valid:
+            if check == "strict" or bandwidth is not None:
+                raise SamplingError(f"propagate(method={kind!r}): {reason_wl}. Fix: {fix_wl}")
+            need, reason, fix = True, reason_wl, fix_wl
+    return need, reason, fix
+
+
+def _loss_error(kind: str, loss: float, reason: str, fix: str) -> SamplingError:
+    return SamplingError(f"propagate(method={kind!r}) would drop {loss:.3g} of the field's propagating power outside "
+                         f"the correctly sampled band ({reason}). Fix: {fix}. Pass check=False to accept the loss.")
+
+
+def _tf_window(field: Field, z, kind, padding, check, bandwidth, band_limit, n, shift, out_grid: Grid,
+               window: Grid) -> Field:
+    """:func:`_tf_propagate` sampled only on ``window`` (a grid of the output's pitch whose samples coincide with
+    the output grid's; zero where it leaves the output), by :class:`_WindowedTransfer`: the same numbers as the
+    full output's window, with no padded grid's worth of temporaries (the spectrum is formed and used a block of
+    rows at a time) and about 3/5 of the transforms (the padding's zero rows and the discarded output are never
+    transformed)."""
+    g = field.grid
+    if any(abs(a - b) > 1e-9 * a for a, b in zip(window.pitch, g.pitch)):
+        raise ValueError(f"propagate(window=): the window's pitch {window.pitch} differs from the field's {g.pitch}")
+    oy, ox = out_grid.offset_in_samples(window)
+    iy, ix = round(oy), round(ox)
+    if abs(oy - iy) > 1e-6 or abs(ox - ix) > 1e-6:
+        raise ValueError(f"propagate(window=): the window's samples fall between the output's ({oy:.6f}, {ox:.6f} "
+                         "samples from its centre); shift the window by the fraction")
+    shape_pad = padded_shape(g.shape, padding)
+    H = transfer_function(kind, shape_pad, g.pitch, field.wavelength, z, field.u.device, field.u.dtype,
+                          band_limit, field.carrier, shift, n)
+    (Hy, Wx), (h, w) = g.shape, window.shape
+    rows = _window_lines(Hy, shape_pad[0], h, Hy // 2 + iy - h // 2).to(field.u.device)
+    cols = _window_lines(Wx, shape_pad[1], w, Wx // 2 + ix - w // 2).to(field.u.device)
+    pad_at = (shape_pad[0] // 2 - Hy // 2, shape_pad[1] // 2 - Wx // 2)
+    need, reason, fix = _check_plan(field, kind, number("z", z), padding, check, bandwidth, field.carrier, shift, n)
+    hook = _LossHook(field, H, shape_pad, n) if need else None
+    u = _WindowedTransfer.apply(field.u, H, pad_at, rows, cols, hook)
+    if need and hook.loss() > _MEASURED_LOSS_TOL:
+        raise _loss_error(kind, hook.loss(), reason, fix)
+    return field.replace(u=u, grid=window)
+
+
+class _LossHook:
+    """Sums, over the blocks of the spectrum the windowed transform forms, the propagating power and the part of
+    it the band limit in ``H`` cuts (what :func:`measured_loss` measures on the whole spectrum)."""
+
+    def __init__(self, field: Field, H, shape_pad, n: float):
+        if field.wavelength.numel() != 1:
+            raise ValueError("propagate(window=) with check=True measures one wavelength at a time: propagate them "
+                             "one by one, or pass check=False")
+        gy, gx = Grid(shape_pad, field.grid.pitch).freqs(device=field.u.device, dtype=torch.float64)
+        self.fy, self.fx = gy + field.carrier[0], gx + field.carrier[1]
+        self.k2 = (n / float(field.wavelength.detach().reshape(-1)[0])) ** 2
+        self.H = H.reshape(shape_pad)
+        self.sums = [0.0, 0.0]
+
+    def __call__(self, S, a, b):
+        prop = (self.fx ** 2 + self.fy[a:b] ** 2) < self.k2
+        P = (S.real ** 2 + S.imag ** 2).to(torch.float64)
+        self.sums[0] += float((P * prop).sum())
+        self.sums[1] += float((P * (prop & (self.H[a:b] == 0))).sum())
+
+    def loss(self) -> float:
+        return self.sums[1] / self.sums[0] if self.sums[0] > 0 else 0.0
+
+
 def asm(field: Field, z, padding: float = 2.0, check: Union[bool, str] = True, bandwidth: Optional[float] = None,
-        band_limit: bool = True, n: float = 1.0, shift=None) -> Field:
+        band_limit: bool = True, n: float = 1.0, shift=None, window: Optional[Grid] = None) -> Field:
     """Band-limited angular-spectrum propagation by ``z`` metres in a medium of index ``n``.
 
     Args:
@@ -287,8 +461,12 @@ def asm(field: Field, z, padding: float = 2.0, check: Union[bool, str] = True, b
         n: refractive index of the medium.
         shift: (dy, dx) (m) to move the output window by; default the carrier's walk-off (zero without one),
             so the window follows the beam. The output grid is the input grid shifted by it.
+        window: return only the output's samples on this grid (same pitch, samples coinciding with the output
+            grid's; zero where it leaves the output): ``asm(f, z, window=w)`` equals ``asm(f, z).window(w)``, with
+            no temporaries the size of the padded grid and fewer transforms (a PSF on a small sensor window from a
+            large field). With a distance or wavelength that requires grad, it is the full output's window.
     """
-    return _tf_propagate(field, z, "asm", padding, check, bandwidth, band_limit, n, shift)
+    return _tf_propagate(field, z, "asm", padding, check, bandwidth, band_limit, n, shift, window)
 
 
 def fresnel(field: Field, z, padding: float = 2.0, check: Union[bool, str] = True,

@@ -221,3 +221,18 @@ def test_no_transform_bypasses_the_guard():
                 if pat.search(line) and "floor" not in line:
                     offenders.append(f"{f.relative_to(ROOT)}:{i}: {line.strip()}")
     assert not offenders, "\n".join(offenders)
+
+
+def test_one_dimensional_transforms_are_guarded_and_right():
+    """fft1 / ifft1 (the blocked windowed angular spectrum's transforms) equal torch.fft.fft / ifft along the last
+    axis, and each configuration gets a verdict of the guard (it is checked, as a 2-D transform over a unit axis)."""
+    fft.clear_verdicts()
+    try:
+        for shape in ((7, 96), (3, 5, 1200)):
+            x = _rand(shape, torch.complex128)
+            assert torch.allclose(fft.fft1(x), torch.fft.fft(x), rtol=0, atol=1e-10)
+            assert torch.allclose(fft.ifft1(x, norm="forward"), torch.fft.ifft(x, norm="forward"), rtol=0, atol=1e-10)
+            n = shape[-1]
+            assert ("fft2", (*shape[:-1], 1, n), None, "backward") in {k[:4] for k in fft.verdicts()}
+    finally:
+        fft.clear_verdicts()

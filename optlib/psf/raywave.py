@@ -30,7 +30,8 @@ from .pupil import traced_bundle
 def raywave_field(lens, wavelength: float, sensor: Grid, dx: float, window: int, plane_z: Optional[float] = None,
                   angle=0.0, source=None, n_side: int = 512, doe=None, padding: float = 2.0, check: bool = True,
                   convention: str = "aimed", radius=None):
-    """Steps 1-4 of the module docstring: (the Field on the plane after the DOE, the Field on the sensor).
+    """Steps 1-4 of the module docstring: (the Field on the plane after the DOE, the Field on the sensor's
+    sub-samples, ``sensor.subdivided(sensor.dx / dx)``).
     ``plane_z`` defaults to the DOE's ``z``; ``sensor`` is the positioned pixel grid the result must tile;
     ``convention``/``radius``: which rays fill the pupil (:func:`optlib.psf.pupil_rays`)."""
     if plane_z is None:
@@ -53,14 +54,16 @@ def raywave_field(lens, wavelength: float, sensor: Grid, dx: float, window: int,
     E = to_field(out, plane, n, carrier, reference=chief.opl[0], check=check)
     if doe is not None:
         E = doe(E)
-    return E, propagate_to_sensor(E, L, padding=padding, n=n)
+    return E, propagate_to_sensor(E, L, padding=padding, n=n, window=fine)
 
 
-def propagate_to_sensor(E, distance, doe=None, padding: float = 2.0, n: float = 1.0):
+def propagate_to_sensor(E, distance, doe=None, padding: float = 2.0, n: float = 1.0, window: Optional[Grid] = None):
     """Steps 3-4 of the module docstring for any Field ``E`` on a plane (the ray-wave model's, or a field another
     model puts there): through ``doe`` (if given), then the tilted angular spectrum over ``distance`` (m) in index
     ``n``, the window moving with the carrier's walk-off. Returns the Field on the sensor side, whose samples
-    tile the sensor's pixels when ``E``'s window was placed as :func:`raywave_field` places it.
+    tile the sensor's pixels when ``E``'s window was placed as :func:`raywave_field` places it; only on
+    ``window`` if given (e.g. the sensor's sub-samples, ``sensor.subdivided(f)``: the angular spectrum then never
+    forms the padded output, see :func:`optlib.propagation.asm`).
 
     With ``padding`` >= 2 the band limit removes only plane waves that walk out of the window, so none that could
     reach a sensor window inside it: the angular spectrum's own power check (for same-grid work) is skipped."""
@@ -70,7 +73,8 @@ def propagate_to_sensor(E, distance, doe=None, padding: float = 2.0, n: float = 
     if doe is not None:
         E = doe(E)
     d = float(distance.detach()) if isinstance(distance, torch.Tensor) else float(distance)
-    return asm(E, distance, padding=padding, n=n, shift=walk_off(E.carrier, float(E.wavelength), d, n), check=False)
+    return asm(E, distance, padding=padding, n=n, shift=walk_off(E.carrier, float(E.wavelength), d, n), check=False,
+               window=window)
 
 
 def raywave_psf(lens, wavelength: float, sensor: Grid, dx: float, window: int, plane_z: Optional[float] = None,
