@@ -51,8 +51,10 @@ def build(n_rays: int = 1_000_000, window: int = 6000, dx: float = 0.5e-6):
     return psf, h
 
 
-def case(kind: str, repeats: int, quick: bool):
+def case(kind: str, repeats: int, quick: bool, rays: float = None):
     kw = dict(n_rays=100_000, window=1200, dx=1e-6) if quick else {}
+    if rays:  # the memory against the ray count: a quarter of the field (window 3000), forward
+        kw = dict(n_rays=int(rays), window=3000, dx=0.5e-6)
     psf, h = build(**kw)
     pad = 2 * (kw.get("window", 6000))
     u = torch.zeros(pad, pad, dtype=torch.complex128)
@@ -85,7 +87,7 @@ def case(kind: str, repeats: int, quick: bool):
     # the first call also pays what a process does once per configuration (the FFT checks of optlib.fft, the
     # transfer function's build): reported apart; the steady cost is the median of the later calls
     later = slice(1, None) if len(t) > 1 else slice(None)
-    out = {"kind": kind, "first_seconds": t[0], "seconds": statistics.median(t[later]), "peak_GB": peak,
+    out = {"kind": kind, "rays": kw.get("n_rays", 1_000_000), "first_seconds": t[0], "seconds": statistics.median(t[later]), "peak_GB": peak,
            "repeats": len(t)}
     if tf:
         out["floor_seconds"] = statistics.median(tf)
@@ -99,27 +101,35 @@ def main():
     ap.add_argument("--json")
     ap.add_argument("--case", help=argparse.SUPPRESS)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--rays", type=float, help=argparse.SUPPRESS)
     a = ap.parse_args()
     torch.set_num_threads(2)
     if a.case:
-        case(a.case, a.repeats, a.quick)
+        case(a.case, a.repeats, a.quick, a.rays)
         return
-    res = {}
-    for kind in ("forward", "backward"):
-        cmd = [sys.executable, __file__, "--case", kind, "--repeats", str(2 if a.quick else a.repeats)]
+
+    def run(kind, *extra):
+        cmd = [sys.executable, __file__, "--case", kind, "--repeats", str(2 if a.quick else a.repeats), *extra]
         r = subprocess.run(cmd + (["--quick"] if a.quick else []), capture_output=True, text=True, check=True)
-        res[kind] = json.loads(r.stdout.strip().splitlines()[-1])
+        return json.loads(r.stdout.strip().splitlines()[-1])
+
+    res = {kind: run(kind) for kind in ("forward", "backward")}
+    # the rays are streamed (aimed, traced, splatted a chunk at a time): memory must not grow with their number
+    sweep = [] if a.quick else [run("forward", "--rays", str(n), "--repeats", "2") for n in (2.5e5, 1e6, 4e6)]
     scale = "quick (1e5 rays, 1200^2)" if a.quick else "full (1e6 rays, 6000^2 field, 12000^2 FFTs)"
     print(f"ray-wave PSF of Yang et al.'s prototype, {scale}, float64 / complex128, 2 threads:")
     for kind, r in res.items():
         print(f"  {kind:<9} {r['seconds']:7.1f} s   {r['ratio_to_floor']:5.1f}x the bare fft2 + ifft2 "
               f"({r['floor_seconds']:.1f} s)   peak {r['peak_GB']:.2f} GB   (first call of the process "
               f"{r['first_seconds']:.1f} s, with the one-time FFT checks and kernel build)")
+    for r in sweep:
+        print(f"  {r['rays']:.1e} rays on a 3000^2 field (forward): peak {r['peak_GB']:.2f} GB, {r['seconds']:.1f} s")
     print(f"  target: forward + backward under {TARGET['seconds_forward_backward']:.0f} s and "
           f"{TARGET['peak_GB']:.0f} GB; the paper: {PAPER['gpu']}")
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"results": res, "target": TARGET, "paper": PAPER, "quick": a.quick}, f, indent=1)
+            json.dump({"results": res, "rays_sweep": sweep, "target": TARGET, "paper": PAPER, "quick": a.quick}, f,
+                      indent=1)
 
 
 if __name__ == "__main__":

@@ -398,3 +398,57 @@ def test_psf_map_sharded_by_torchrun_equals_one_process(tmp_path):
     from optlib.psf import psf_map
     with pytest.raises(ValueError, match="not initialised"):
         psf_map(library("cooke_triplet").scaled(0.1), 532e-9, Grid(9, 1e-6), [0.0], distributed=True)
+
+
+def test_raywave_streams_a_large_bundle_to_the_same_psf(monkeypatch):
+    """A bundle above ``STREAM_RAYS`` is aimed, traced and splatted ``RAY_CHUNK`` pupil points at a time (its
+    memory bounded by a chunk's): the same PSF as the whole bundle (to round-off: the sums are added in another
+    order), the same refusal of a too-coarse bundle (checked on a small one at the full count), and a Splat fed in
+    chunks equals to_field. Fails if a chunk is dropped or counted twice, or the power is normalised per chunk."""
+    import optlib.psf.raywave as RW
+    from optlib.rays import Splat
+    lens = _asphere()
+    a = math.radians(3.0)
+    g = pupil_rays(lens, WL, a, n_side=32).window(Grid(33, 4e-6))
+    whole = raywave_psf(lens, WL, g, dx=4e-6, window=600, plane_z=5.1e-3, angle=a, n_side=600)
+    monkeypatch.setattr(RW, "STREAM_RAYS", 10_000)
+    monkeypatch.setattr(RW, "RAY_CHUNK", 50_000)  # 283k rays in the disc: six chunks, the last one partial
+    streamed = raywave_psf(lens, WL, g, dx=4e-6, window=600, plane_z=5.1e-3, angle=a, n_side=600)
+    assert float((streamed - whole).abs().max()) < 1e-12 * float(whole.max())
+    with pytest.raises(SamplingError, match="sparser"):
+        raywave_psf(lens, WL, g, dx=4e-6, window=600, plane_z=5.1e-3, angle=a, n_side=120)
+    rays, _ = lens.pupil_bundle(WL, 200, a)
+    out = lens.trace(rays, to_sensor=False).to_plane(5.1e-3)
+    grid = Grid(600, 4e-6)
+    acc = Splat(grid, WL)
+    for i in range(0, out.o.shape[0], 7000):
+        acc.add(type(out)(out.o[i:i + 7000], out.d[i:i + 7000], WL, out.opl[i:i + 7000], out.valid[i:i + 7000]))
+    ref = to_field(out, grid, check=False).u
+    assert float((acc.field().u - ref).abs().max()) < 1e-12 * float(ref.abs().max())
+    with pytest.raises(ValueError, match="every chunk"):
+        acc.add(out, torch.ones(out.o.shape[0], dtype=torch.float64))
+
+
+def test_splat_gradients_in_ray_positions_and_paths_pass_gradcheck():
+    """The splat accumulates in place; autograd still carries the field's gradient to every ray's position and
+    optical path (float64 gradcheck, a few rays on a small grid, in two chunks as streaming adds them)."""
+    from optlib.rays import Splat
+    gen = torch.Generator().manual_seed(5)
+    n, wl = 9, 0.5e-6
+    grid = Grid(8, 1e-6)
+    xy = (torch.rand(n, 2, generator=gen, dtype=torch.float64) - 0.5) * 5e-6
+    d = torch.nn.functional.normalize(torch.cat([0.05 * torch.randn(n, 2, generator=gen, dtype=torch.float64),
+                                                 torch.ones(n, 1, dtype=torch.float64)], 1), dim=1)
+    opl0 = torch.rand(n, generator=gen, dtype=torch.float64) * 1e-7
+
+    def field(xy, opl):
+        o = torch.cat([xy, torch.zeros(n, 1, dtype=torch.float64)], 1)
+        acc = Splat(grid, wl)
+        for sl in (slice(0, 4), slice(4, n)):
+            acc.add(Rays(o[sl], d[sl], wl, opl[sl]))
+        u = acc.field().u
+        return torch.stack([u.real, u.imag])
+
+    xy.requires_grad_(True)
+    opl0.requires_grad_(True)
+    assert torch.autograd.gradcheck(field, (xy, opl0), eps=1e-12, atol=1e-4, rtol=1e-3)

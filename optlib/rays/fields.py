@@ -50,38 +50,81 @@ def to_field(rays: Rays, grid: Grid, n: float = 1.0, carrier=(0.0, 0.0), referen
     v = rays.valid
     if not bool(v.any()):
         raise ValueError("to_field: no valid rays")
-    p = rays.o[v].to(torch.float64)
-    d = rays.d[v].to(torch.float64)
-    L = rays.opl[v].to(torch.float64) - (reference.to(torch.float64) if isinstance(reference, torch.Tensor)
-                                         else float(reference))
-    wl = float(rays.wavelength)
-    fc = (float(carrier[0]), float(carrier[1]))
-    dc = (fc[0] * wl / n, fc[1] * wl / n)  # the carrier's direction cosines (y, x)
     if check:
-        _check(p.detach(), d.detach(), grid, wl, n, dc)
+        wl = float(rays.wavelength)
+        fc = (float(carrier[0]), float(carrier[1]))
+        _check(rays.o[v].detach().to(torch.float64), rays.d[v].detach().to(torch.float64), grid, wl, n,
+               (fc[0] * wl / n, fc[1] * wl / n))
     if power is None:
-        pw = torch.full((p.shape[0],), 1.0 / p.shape[0], dtype=torch.float64, device=p.device)
-    else:
-        pw = power[v].to(torch.float64)
-    k = 2 * math.pi / wl
-    # phase k (L + n d . (x_s - p)) - 2 pi f_c . x_s = k (w + n (d - d_c) . (x_s - p)),  w = L - n d_c . p
-    w = L - n * (dc[1] * p[:, 0] + dc[0] * p[:, 1])
-    rx, ry = d[:, 0] - dc[1], d[:, 1] - dc[0]
-    H, W_ = grid.shape
-    acc_re = torch.zeros(H * W_, dtype=torch.float64, device=p.device)
-    acc_im = torch.zeros_like(acc_re)
-    acc_b = torch.zeros_like(acc_re)
-    for idx, b, xs, ys, inside in grid.bilinear(p[:, 0], p[:, 1]):
-        phi = k * (w + n * (rx * (xs - p[:, 0]) + ry * (ys - p[:, 1])))  # carried from the hit to the sample
-        idx, bp = idx[inside], (b * pw)[inside]
-        acc_re = acc_re.index_add(0, idx, bp * torch.cos(phi[inside]))
-        acc_im = acc_im.index_add(0, idx, bp * torch.sin(phi[inside]))
-        acc_b = acc_b.index_add(0, idx, bp)
-    has = acc_b > 0
-    norm = torch.where(has, torch.rsqrt(torch.where(has, acc_b, torch.ones_like(acc_b))), torch.zeros_like(acc_b))
-    scale = 1.0 / math.sqrt(grid.dx * grid.dy)
-    E = torch.complex(acc_re * norm * scale, acc_im * norm * scale).reshape(H, W_)
-    return Field(E, grid, wl, carrier=fc)
+        count = int(v.sum())
+        power = torch.full(v.shape, 1.0 / count, dtype=torch.float64, device=v.device)
+    acc = Splat(grid, float(rays.wavelength), n, carrier, reference)
+    acc.add(rays, power)
+    return acc.field()
+
+
+class Splat:
+    """The splat of :func:`to_field`, a bundle at a time: coherent rays on one plane added chunk by chunk into
+    the sums of one Field, so that a bundle of any size costs the memory of one chunk (trace a chunk, add it,
+    drop it). :func:`to_field` is one :meth:`add` and :meth:`field`.
+
+    Args as :func:`to_field`: ``grid`` (positioned, m), ``wavelength`` (m), ``n``, ``carrier`` (fy, fx) (1/m),
+    ``reference`` (m of optical path subtracted from every ray's)."""
+
+    def __init__(self, grid: Grid, wavelength: float, n: float = 1.0, carrier=(0.0, 0.0), reference=0.0):
+        self.grid, self.wl, self.n = grid, float(wavelength), float(n)
+        self.carrier = (float(carrier[0]), float(carrier[1]))
+        self.reference = reference
+        self.sums = None
+        self.count = 0
+        self.unit_power = None
+
+    def add(self, rays: Rays, power: Optional[torch.Tensor] = None) -> None:
+        """Add ``rays`` (on the grid's plane; invalid ones ignored), each carrying ``power`` (N,) (W), default
+        1 W each (then :meth:`field` divides by the number of valid rays added)."""
+        if self.unit_power is not None and self.unit_power != (power is None):
+            raise ValueError("Splat.add: give every chunk its power, or none (1 W per ray)")
+        self.unit_power = power is None
+        v = rays.valid
+        self.count += int(v.sum())
+        p = rays.o[v].to(torch.float64)
+        d = rays.d[v].to(torch.float64)
+        ref = self.reference
+        L = rays.opl[v].to(torch.float64) - (ref.to(torch.float64) if isinstance(ref, torch.Tensor) else float(ref))
+        n, fc = self.n, self.carrier
+        dc = (fc[0] * self.wl / n, fc[1] * self.wl / n)  # the carrier's direction cosines (y, x)
+        k = 2 * math.pi / self.wl
+        # phase k (L + n d . (x_s - p)) - 2 pi f_c . x_s = k (w + n (d - d_c) . (x_s - p)),  w = L - n d_c . p
+        w = L - n * (dc[1] * p[:, 0] + dc[0] * p[:, 1])
+        rx, ry = d[:, 0] - dc[1], d[:, 1] - dc[0]
+        if self.sums is None:
+            H, W_ = self.grid.shape
+            z = torch.zeros(H * W_, dtype=torch.float64, device=p.device)
+            self.sums = [z, torch.zeros_like(z), torch.zeros_like(z)]
+        acc_re, acc_im, acc_b = self.sums
+        pw = None if power is None else power[v].to(torch.float64)
+        for idx, b, xs, ys, inside in self.grid.bilinear(p[:, 0], p[:, 1]):
+            phi = k * (w + n * (rx * (xs - p[:, 0]) + ry * (ys - p[:, 1])))  # carried from the hit to the sample
+            idx, bp = idx[inside], (b if pw is None else b * pw)[inside]
+            # in place: a copy of the window's sums per corner and chunk would cost more than the splat itself
+            # (autograd records it: index_add's backward needs neither the sums nor their old values)
+            acc_re.index_add_(0, idx, bp * torch.cos(phi[inside]))
+            acc_im.index_add_(0, idx, bp * torch.sin(phi[inside]))
+            acc_b.index_add_(0, idx, bp)
+
+    def field(self) -> Field:
+        """The complex128 Field of the rays added so far (power 1 W in all when they came without ``power``)."""
+        if self.sums is None or self.count == 0:
+            raise ValueError("to_field: no valid rays")
+        acc_re, acc_im, acc_b = self.sums
+        has = acc_b > 0
+        norm = torch.where(has, torch.rsqrt(torch.where(has, acc_b, torch.ones_like(acc_b))), torch.zeros_like(acc_b))
+        scale = 1.0 / math.sqrt(self.grid.dx * self.grid.dy)
+        if self.unit_power:
+            scale = scale / math.sqrt(self.count)
+        H, W_ = self.grid.shape
+        E = torch.complex(acc_re * norm * scale, acc_im * norm * scale).reshape(H, W_)
+        return Field(E, self.grid, self.wl, carrier=self.carrier)
 
 
 def check_field_sampling(rays: Rays, grid: Grid, n: float = 1.0, carrier=(0.0, 0.0), n_rays=None) -> None:

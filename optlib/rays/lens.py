@@ -380,10 +380,15 @@ class SequentialLens:
                      dtype=torch.float64, device=None, convention: str = "aimed", radius: Optional[float] = None):
         """Rays on a square grid of ``n_side`` samples across the pupil (those inside the disc) by the pupil
         ``convention`` of :meth:`through_pupil`, and their normalised pupil coordinates (N, 2)."""
-        device = self._on(device)
-        x, y = self._disc_grid(n_side, dtype, device)
-        pupil = torch.stack([x, y], -1)
+        pupil = self.pupil_grid(n_side, dtype, device)
         return self.through_pupil(wavelength, pupil, angle, source, convention, radius), pupil
+
+    def pupil_grid(self, n_side: int = 64, dtype=torch.float64, device=None) -> torch.Tensor:
+        """The normalised pupil coordinates (N, 2) of :meth:`pupil_bundle`: a square grid of ``n_side`` samples
+        across the unit disc, those inside it (to trace a large bundle a chunk at a time with
+        :meth:`through_pupil`)."""
+        x, y = self._disc_grid(n_side, dtype, self._on(device))
+        return torch.stack([x, y], -1)
 
     def chief_ray(self, wavelength: float, angle=0.0, source=None, dtype=torch.float64, device=None,
                   convention: str = "aimed") -> Rays:
