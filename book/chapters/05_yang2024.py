@@ -122,6 +122,9 @@ from optlib import analytic
 import papers.yang2024 as H
 
 dev = ol.train.use_device(device)  # 2 intra-op threads on a CPU
+# under torchrun (`python -m papers run`): the designs share their fields out over the processes (else 0, 1)
+rank, world, dev_rank = ol.train.distributed_setup()
+dev = dev_rank if world > 1 else dev
 ol.train.seed_everything(seed)
 params = {k: globals()[k] for k in H.PARAMS}  # the parameters cell, by name (one missing from it raises)
 S = H.setup(params, device=dev)  # the lens makes its rays (float64) on `device`
@@ -659,19 +662,23 @@ opt = torch.optim.Adam([{"params": [design.a]}, {"params": [design.dz_um], "lr":
 sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, ac_steps)
 
 
+my_ac = [ac_fields_deg[j] for j in ol.train.shard(len(ac_fields_deg), rank, world)]  # this process's fields
+
+
 def design_step(step):
-    """One wavelength drawn (replayed on resume: the generator is checkpointed), every design field at it."""
+    """One wavelength drawn (replayed on resume: the generator is checkpointed), every design field at it (under
+    torchrun this process's share: the shares' losses and gradients are summed over the processes)."""
     i = int(torch.randint(len(ac_wls), (1,), generator=g_ac))
     loss = 0.0
-    for f in ac_fields_deg:
+    for f in my_ac:
         E, on = design_planes[(i, f)]
         loss = loss + spot(E, on, design.phase(E.grid) * phase_scale[i], design.dz_um * ol.um)
-    return loss / len(ac_fields_deg) / ol.um
+    return loss / len(ac_fields_deg) / ol.um if my_ac else ()
 
 
 t0 = time.time()
 fit_ac = ol.train.fit(design_step, design, opt, ac_steps, scheduler=sched, desc="Fig. S7 design", generator=g_ac,
-                      checkpoint=ckpt("s7_design"), key=ol.train.run_key("s7_design", params))
+                      checkpoint=ckpt("s7_design"), key=ol.train.run_key("s7_design", params), sum_over_ranks=True)
 print(f"design: mean spot {fit_ac.history[0]:.2f} -> {fit_ac.history[-1]:.2f} um in {ac_steps} steps "
       f"({time.time() - t0:.0f} s); sensor shift {float(design.dz_um.detach()):+.0f} um")
 
@@ -928,17 +935,20 @@ def kernels(model, coef):
     return out
 
 
-def eq1(K, log_gamma, img, g):
+def eq1(K, log_gamma, img, g, fields):
     """Eq. 1: sum over depth pairs of RMSE between reconstructions, plus alpha times each one's RMSE to the
-    image, summed over the fields; N = Wiener with the field's mean kernel over depth; captures with read noise
-    (drawn from the generator `g`)."""
+    image, summed over the `fields` present in K; N = Wiener with the field's mean kernel over depth; captures
+    with read noise (drawn from the generator `g` for every one of `fields`, so that processes holding other
+    fields draw the same)."""
     loss = 0.0
-    for f in sorted({k[0] for k in K}):
+    for f in fields:
+        noise = [ol.train.randn(img.shape, img, g) for _ in edof_depths_m]
+        if (f, edof_depths_m[0]) not in K:
+            continue
         Kf = [K[(f, d)] for d in edof_depths_m]
         mean_k = torch.stack(Kf).mean(0)
         ys = [ol.imaging.fftconv2d(img, k[None]) for k in Kf]
-        rec_d = [ol.nn.wiener_deconv(y + rec_noise * ol.train.randn(y.shape, y, g), mean_k[None], log_gamma.exp())
-                 for y in ys]
+        rec_d = [ol.nn.wiener_deconv(y + rec_noise * e, mean_k[None], log_gamma.exp()) for y, e in zip(ys, noise)]
         loss = loss + sum(ol.metrics.rmse(rec_d[i], rec_d[j])
                           for i in range(len(Kf)) for j in range(len(Kf)) if i != j)
         loss = loss + edof_alpha * sum(ol.metrics.rmse(r, img) for r in rec_d)
@@ -975,17 +985,23 @@ for name, model in edof_models.items():
     g = torch.Generator().manual_seed(seed + 19)
     opt_e = torch.optim.Adam([{"params": [dsn.coef]}, {"params": [dsn.log_gamma], "lr": 0.05}], lr=edof_lr)
 
-    def edof_step(i, dsn=dsn, g=g, model=model):
-        K = kernels(model, dsn.coef)
+    fields = sorted({k[0] for k in model})
+    mine = {k: v for k, v in model.items() if k[0] in [fields[j] for j in ol.train.shard(len(fields), rank, world)]}
+
+    def edof_step(i, dsn=dsn, g=g, mine=mine, fields=fields):
+        K = kernels(mine, dsn.coef)  # this process's fields (all of them without torchrun)
         if i < edof_steps:
-            return similarity_and_size(K)
-        idx = torch.randint(0, edof_img.shape[0], (edof_batch,), generator=g)  # the second stage: Eq. 1
-        return eq1(K, dsn.log_gamma, edof_img[idx], g)
+            loss = similarity_and_size(K)
+        else:
+            idx = torch.randint(0, edof_img.shape[0], (edof_batch,), generator=g)  # the second stage: Eq. 1
+            loss = eq1(K, dsn.log_gamma, edof_img[idx], g, fields)
+        return loss if isinstance(loss, torch.Tensor) else ()  # a process without fields adds nothing
 
     t0 = time.time()
     stage = torch.optim.lr_scheduler.LambdaLR(opt_e, lambda i: 1.0 if i < edof_steps else edof_e2e_lr / edof_lr)
     fit_e = ol.train.fit(edof_step, dsn, opt_e, edof_steps + edof_e2e_steps, scheduler=stage,
-                         desc=f"Fig. S10 design, {name} model", generator=g, checkpoint=ckpt(f"s10_{name}"), key=ol.train.run_key("s10", params, model=name))
+                         desc=f"Fig. S10 design, {name} model", generator=g, checkpoint=ckpt(f"s10_{name}"),
+                         key=ol.train.run_key("s10", params, model=name), sum_over_ranks=True)
     edof[name] = dsn
     h = fit_e.history
     print(f"{name} design: PSF loss {h[0]:.3f} -> {h[edof_steps - 1]:.3f} in {edof_steps} steps"
@@ -1166,8 +1182,11 @@ print(f"PSNR at {d_near:g} m, mean over the fields: " + ", ".join(f"{n} {psnr_ne
 #   * 50 epochs on DIV2K.
 #
 #   `full.yaml` sets the paper's sampling for these designs; the dry run checks it. The designs and networks
-#   resume from `checkpoint_dir`.
+#   resume from `checkpoint_dir`. Run under torchrun
+#   (`torchrun --nproc_per_node=8 -m papers run yang2024 params/yang2024/full.yaml yang2024_full.ipynb`), the
+#   two designs share their fields out over the processes (the gradients summed before each step); the rest of
+#   the chapter runs in every process, and process 0 writes the notebook and the results.
 
 # %% tags=["nbval-ignore-output"]
-path = results.write()
+path = results.write() if rank == 0 else None  # under torchrun: process 0 writes
 results  # shown as tables (in plain text: print(results.table()))
