@@ -51,16 +51,18 @@ def default_device(prefer: Optional[str] = None) -> torch.device:
 
 def use_device(name: str = "auto", cpu_threads: Optional[int] = 2) -> torch.device:
     """The device a chapter runs on: ``"auto"`` (CUDA when present, else the CPU), ``"cpu"``, ``"cuda"`` or
-    ``"cuda:N"``. On the CPU the intra-op threads are pinned to ``cpu_threads`` (at most the cores there are), so
-    that runs are reproducible and comparable; on a GPU nothing is pinned. Raises ``ValueError`` for a device
-    that is not there, naming it."""
+    ``"cuda:N"``. On the CPU the intra-op threads are pinned to ``cpu_threads`` (at most the cores there are, shared
+    out among the processes torchrun started on this machine, ``LOCAL_WORLD_SIZE``: more threads than cores make
+    every process wait for descheduled ones), so that runs are reproducible and comparable; on a GPU nothing is
+    pinned. Raises ``ValueError`` for a device that is not there, naming it."""
     dev = default_device(None if name in (None, "", "auto") else name)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {name!r} asked for, but torch sees no CUDA device; use device: cpu or auto")
     if dev.type not in ("cpu", "cuda"):
         raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {name!r}")
     if dev.type == "cpu" and cpu_threads:
-        torch.set_num_threads(max(1, min(int(cpu_threads), os.cpu_count() or 1)))
+        cores = (os.cpu_count() or 1) // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+        torch.set_num_threads(max(1, min(int(cpu_threads), cores)))
     return dev
 
 

@@ -95,11 +95,17 @@ def run_chapter(chapter: str, path, out, extra=(), cwd=None) -> int:
     if len(src) != 1:
         print(f"no chapter source for {chapter!r}", file=sys.stderr)
         return 2
+    import tempfile
+
+    from optlib.report import RESULTS_ENV
     rank = int(os.environ.get("RANK", "0"))
     out = Path(out).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
-    papermill.execute_notebook(jupytext.read(src[0]), str(out) if rank == 0 else None, parameters={**p, **over},
-                               kernel_name="python3", cwd=cwd or str(out.parent), progress_bar=rank == 0)
+    with tempfile.TemporaryDirectory() as scratch:
+        if rank != 0:  # the other processes' results (the same chapter's) go nowhere: the kernel inherits this
+            os.environ[RESULTS_ENV] = scratch
+        papermill.execute_notebook(jupytext.read(src[0]), str(out) if rank == 0 else None, parameters={**p, **over},
+                                   kernel_name="python3", cwd=cwd or str(out.parent), progress_bar=rank == 0)
     return 0
 
 

@@ -1188,5 +1188,5 @@ print(f"PSNR at {d_near:g} m, mean over the fields: " + ", ".join(f"{n} {psnr_ne
 #   the chapter runs in every process, and process 0 writes the notebook and the results.
 
 # %% tags=["nbval-ignore-output"]
-path = results.write() if rank == 0 else None  # under torchrun: process 0 writes
+path = results.write()
 results  # shown as tables (in plain text: print(results.table()))
