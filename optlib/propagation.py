@@ -29,6 +29,7 @@ Every FFT goes through :mod:`optlib.fft` (guarded against torch's mis-scaled tra
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from collections import OrderedDict
 from typing import Optional, Tuple, Union
@@ -290,6 +291,14 @@ def _window_adjoint(g, H, pad_at, rows, cols, shape):
     return out
 
 
+def _pairs(a: torch.Tensor, b: torch.Tensor, lead):
+    """The 2-D slices (a[i], b[i]) of ``a`` and ``b`` broadcast over the leading dimensions ``lead``, in order, as
+    views (a kernel shared by a batch of fields is not copied per field)."""
+    ae, be = a.expand(*lead, *a.shape[-2:]), b.expand(*lead, *b.shape[-2:])
+    for i in itertools.product(*(range(n) for n in lead)):
+        yield ae[i], be[i]
+
+
 class _WindowedTransfer(torch.autograd.Function):
     """u (..., Hy, Wx) -> its propagation by the transfer function H (..., Py, Px) sampled on a window (rows, cols)
     of the padded output (:func:`_window_forward`); linear in u, so the backward is the adjoint, in the same blocks:
@@ -298,9 +307,7 @@ class _WindowedTransfer(torch.autograd.Function):
     @staticmethod
     def forward(ctx, u, H, pad_at, rows, cols, spectrum):
         lead = torch.broadcast_shapes(u.shape[:-2], H.shape[:-2])
-        uu = u.expand(*lead, *u.shape[-2:]).reshape(-1, *u.shape[-2:])
-        HH = H.expand(*lead, *H.shape[-2:]).reshape(-1, *H.shape[-2:])
-        out = torch.stack([_window_forward(a, h, pad_at, rows, cols, spectrum) for a, h in zip(uu, HH)])
+        out = torch.stack([_window_forward(a, h, pad_at, rows, cols, spectrum) for a, h in _pairs(u, H, lead)])
         ctx.save_for_backward(H, rows, cols)
         ctx.pad_at, ctx.u_shape = pad_at, u.shape
         return out.reshape(*lead, len(rows), len(cols))
@@ -309,9 +316,8 @@ class _WindowedTransfer(torch.autograd.Function):
     def backward(ctx, g):
         H, rows, cols = ctx.saved_tensors
         lead = g.shape[:-2]
-        gg = g.reshape(-1, *g.shape[-2:])
-        HH = H.expand(*lead, *H.shape[-2:]).reshape(-1, *H.shape[-2:])
-        grad = torch.stack([_window_adjoint(a, h, ctx.pad_at, rows, cols, ctx.u_shape[-2:]) for a, h in zip(gg, HH)])
+        grad = torch.stack([_window_adjoint(a, h, ctx.pad_at, rows, cols, ctx.u_shape[-2:])
+                            for a, h in _pairs(g, H, lead)])
         grad = grad.reshape(*lead, *ctx.u_shape[-2:])
         while grad.dim() > len(ctx.u_shape):  # u was broadcast over leading dimensions: sum them back
             grad = grad.sum(0)

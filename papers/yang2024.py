@@ -339,7 +339,7 @@ def dry_run(p: Dict) -> Dict:
         pad = 2 * window
         # the PSF is evaluated on the sensor's window only (asm(window=)): the cached kernel, the field's columns
         # transformed along y, and about five window-sized complex fields (the splat's sums, the DOE's input and
-        # transmission, its output); measured at full scale: 7.0 GB against this count's 6.4 GB (bench_raywave)
+        # transmission, its output); at the benchmark's 1e6 rays it counts 6.0 GiB against 7.0 GiB measured
         add(f"{label}, {math.degrees(f):g} deg ({why})", ok,
             16 * (pad * pad + window * pad + 5 * window * window) + 8 * 12 * n_side * n_side,
             n_side * n_side / RAYWAVE_RATE_CPU + 2 * 2 * budget.fft_flops((pad, pad)) / budget.CPU_FFT_FLOPS, note)
