@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import numpy as np
 import torch
@@ -37,13 +37,13 @@ from . import check_names
 PARAMS = ("scale", "seed", "device", "wavelength_nm", "depth_m", "fields_deg", "psf_n", "pixel_um", "dx_um",
           "window", "n_side", "ref_factor", "zernike_terms", "aberration_field_deg", "edge_radius_um",
           "smooth_waves", "grating_period_um", "grating_psf_n", "grating_pixel_um", "fp_source_m", "fp_n_side",
-          "fp_grid_n", "fp_pitch_um", "quant_levels", "chen_n_side", "geo_n_side", "ac_fields_deg",
+          "fp_grid_n", "fp_pitch_um", "quant_levels", "chen_n_side", "geo_n_side", "ac_map", "ac_map_deg", "ac_check_map",
           "ac_wavelengths_nm", "ac_dx_um", "ac_window", "ac_n_side", "ac_terms", "ac_steps", "ac_lr", "ac_lr_sensor_um",
           "ac_box_um", "rec_pixel_um", "rec_kernel", "rec_patch", "rec_train", "rec_test", "rec_steps", "rec_batch",
           "rec_width", "rec_lr", "rec_noise", "edof_focus_m", "edof_depths_m", "edof_fields_deg",
           "edof_eval_fields_deg", "edof_n_side", "edof_terms", "edof_steps", "edof_lr", "edof_init_rad", "edof_beta",
           "edof_e2e_steps", "edof_e2e_lr",
-          "edof_alpha", "edof_batch", "checkpoint_dir")
+          "edof_alpha", "edof_batch", "checkpoint_psfs", "checkpoint_dir")
 
 #: the DOE of the prototype: 3 x 3 mm of 1 um pixels at z = 8.3098 mm (the authors' a489_doe.json)
 DOE_Z = 8.3098 * mm
@@ -89,6 +89,13 @@ def check(p: Dict) -> None:
                          "(a coarser field cannot see its pixels)")
     if p["psf_n"] % 2 == 0 or p["grating_psf_n"] % 2 == 0:
         raise ValueError("yang2024: psf_n and grating_psf_n must be odd (a pixel on the chief ray)")
+    if any(not isinstance(p[k], int) or isinstance(p[k], bool) or p[k] < 1 for k in ("ac_map", "ac_check_map")) \
+            or not 0 < p["ac_map_deg"] < 25:
+        raise ValueError(f"yang2024: ac_map and ac_check_map must be whole numbers >= 1 (points per side of a PSF "
+                         f"map) and ac_map_deg in (0, 25) deg (the maps' corner field), got {p['ac_map']!r}, "
+                         f"{p['ac_check_map']!r}, {p['ac_map_deg']!r}")
+    if not isinstance(p["checkpoint_psfs"], bool):
+        raise ValueError(f"yang2024: checkpoint_psfs must be true or false, got {p['checkpoint_psfs']!r}")
     if p["quant_levels"] < 2 or p["zernike_terms"] < 1 or p["ref_factor"] < 1:
         raise ValueError("yang2024: quant_levels >= 2, zernike_terms >= 1 and ref_factor >= 1 are required")
 
@@ -118,6 +125,24 @@ def sensor_window(s: Setup, field: float, n: int = None, pixel: float = None, az
     on the sensor of ``lens`` (default the set-up's)."""
     y, x = (lens or s.lens).chief_hit(s.wavelength, source=source(s, field, azimuth, depth))
     return Grid(n or s.psf_n, pixel or s.sensor_pixel).at((y, x))
+
+
+def map_points(n: int, corner: float) -> List[Tuple[float, float, float]]:
+    """The paper's n x n PSF map over a square field of view whose corners are at the field ``corner`` (rad):
+    the centres of its n x n cells, uniform in the tangent of the object's direction, folded by the prototype's
+    symmetry. Its lens and the phase of a Binary 2 DOE are rotationally symmetric, and the DOE's square outline
+    and pixels are unchanged by the square's eight symmetries (mirrors in x, in y and in the diagonal), so every
+    point has the same PSF, mirrored, as one with 0 <= x <= y. Returns those points as (field (rad), azimuth
+    (rad) from the y-z plane towards +x, in [0, pi / 4], weight), the weights (how many of the n^2 points each
+    stands for, over n^2) summing to 1."""
+    half = math.tan(corner) / math.sqrt(2)  # the tangent of the square's half side
+    count: Dict[Tuple[int, int], int] = {}
+    for i in range(n):
+        for j in range(n):
+            a, b = sorted((abs(2 * i + 1 - n), abs(2 * j + 1 - n)))  # |u| in units of 1 / n, folded to a <= b
+            count[(a, b)] = count.get((a, b), 0) + 1
+    return [(math.atan(half * math.hypot(a, b) / n), math.atan2(a, b) if b else 0.0, c / n ** 2)
+            for (a, b), c in sorted(count.items(), key=lambda kv: (math.hypot(*kv[0]), kv[0]))]
 
 
 def rays_at_doe(s: Setup, field: float, n_side: int):
@@ -349,11 +374,14 @@ def dry_run(p: Dict) -> Dict:
     diag = math.pi / 4
     lens30 = s.lens  # the refocus to edof_focus_m moves the sensor by < 0.1 mm: the same beams on the DOE plane
     near = replace(s, depth=min(p["edof_depths_m"]))
-    n_s7 = len(p["ac_fields_deg"]) * len(p["ac_wavelengths_nm"])  # the S7 fields held in memory
+    points = map_points(p["ac_map"], p["ac_map_deg"] * deg)  # its largest field is on the diagonal
+    n_s7 = len(points) * len(p["ac_wavelengths_nm"])  # the S7 fields held in memory
     n_s10 = 3 * len(p["edof_fields_deg"])
-    # (label, set-up, largest field, pitch, window, rays per side, fields held, propagations)
-    cases = [("Fig. S7 design", s, max(p["ac_fields_deg"]), p["ac_dx_um"], p["ac_window"], p["ac_n_side"], n_s7,
-              len(p["ac_fields_deg"]) * p["ac_steps"]),
+    # (label, set-up, largest field (deg, diagonal), pitch, window, rays per side, fields held, propagations);
+    # the designs backpropagate one point's propagation at a time
+    cases = [(f"Fig. S7 design, {p['ac_map']}^2 map as {len(points)} points", s,
+              round(math.degrees(max(f for f, _, _ in points)), 1), p["ac_dx_um"], p["ac_window"], p["ac_n_side"], n_s7,
+              len(points) * p["ac_steps"]),
              ("Fig. S10 design", near, max(p["edof_fields_deg"]), p["ac_dx_um"], p["ac_window"], p["ac_n_side"], n_s10,
               n_s10 * (p["edof_steps"] + p["edof_e2e_steps"])),
              ("Fig. S10 check", near, max(p["edof_eval_fields_deg"]), p["dx_um"], p["window"], p["edof_n_side"], 1,

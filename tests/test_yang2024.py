@@ -130,3 +130,49 @@ def test_spot_size_counts_light_outside_its_square_and_the_kernel_sums_to_one():
     assert float(k.sum()) == pytest.approx(1.0) and int(k.argmax()) == 5 * 11 + 5
     with pytest.raises(ValueError, match="odd"):
         H.spot_kernel(E, 10, 3)
+
+
+def test_psf_map_folds_to_one_eighth_and_unfolds_to_the_whole_map():
+    """map_points(n): each point's images under the square's eight symmetries, over all points, give back the
+    n x n cell centres (in the tangent of the object's direction) once each, and each weight is its number of
+    images over n^2."""
+    corner = math.radians(18)
+    half = math.tan(corner) / math.sqrt(2)
+    for n in (1, 2, 5, 6, 10):
+        whole = sorted((round((2 * i + 1 - n) / n * half, 9), round((2 * j + 1 - n) / n * half, 9))
+                       for i in range(n) for j in range(n))
+        unfolded = []
+        for f, a, w in H.map_points(n, corner):
+            assert 0 <= a <= math.pi / 4 + 1e-12
+            x, y = math.tan(f) * math.sin(a), math.tan(f) * math.cos(a)
+            images = {(round(sx * u, 9) + 0.0, round(sy * v, 9) + 0.0)
+                      for u, v in ((x, y), (y, x)) for sx in (1, -1) for sy in (1, -1)}
+            assert w == pytest.approx(len(images) / n ** 2)
+            unfolded += images
+        assert sorted(unfolded) == whole
+
+
+def test_a_point_and_its_mirror_in_the_diagonal_have_spots_of_one_size(S):
+    """The fold's premise, through the ray-wave model: with a Binary 2 (rotationally symmetric) phase on the square
+    DOE, the spots of the points at azimuth a and 90 deg - a agree; a phase in x^4 alone (not symmetric) tells
+    them apart, so the comparison can fail."""
+    lens, wl, dx = S.lens, S.wavelength, 1.5e-6
+    f, a = math.radians(12), math.radians(20)
+    L = float(lens.sensor_z) - H.DOE_Z
+    planes = []
+    for az in (a, math.pi / 2 - a):
+        sensor = H.sensor_window(S, f, pixel=2 * dx, azimuth=az)
+        E, _ = ol.psf.raywave_field(lens, wl, sensor, dx, 640, H.DOE_Z, source=H.source(S, f, az), n_side=560)
+        planes.append(E)
+
+    def spot(E, phase):
+        phi = phase(E.grid.x(), E.grid.y()) * H.on_doe(E.grid, torch.float64)
+        return float(H.spot_rms(ol.psf.propagate_to_sensor(E.replace(u=E.u * torch.exp(1j * phi)), L), 100e-6))
+
+    R = H.DOE_SIZE / math.sqrt(2)
+    symmetric = lambda x, y: ol.elements.binary2_phase(torch.tensor([-40.0, 15.0], dtype=torch.float64), x, y, R)  # noqa: E731
+    one_axis = lambda x, y: 150.0 * (x / R) ** 4 + 0 * y  # noqa: E731
+    s = [spot(E, symmetric) for E in planes]
+    assert s[0] == pytest.approx(s[1], rel=1e-6)
+    t = [spot(E, one_axis) for E in planes]
+    assert abs(t[0] - t[1]) > 0.05 * t[0]
