@@ -602,8 +602,8 @@ results.check_all("quant_sinc2", "Quantisation costs what scalar theory says (+1
 # * **The model** is ray-wave. The lens is fixed, so the fields on the DOE plane are traced once, as the paper does.
 #   Each step multiplies them by the DOE's phase (where a sample falls on the element) and propagates them.
 #   The design runs at a 1.5 µm pitch. The result is then checked with the chapter's own ray-wave model (1 µm):
-#   the DOE drawn on its 1 µm pixels, wrapped to one wave and quantised to 16 levels, at Fig. S3's six fields.
-#   None of them is a point of the map.
+#   the DOE drawn on its 1 µm pixels, wrapped to one wave and quantised to 16 levels, on a 5 × 5 map over the
+#   same square. None of its points is a point of the design's map.
 
 # %% tags=["nbval-ignore-output"]
 az = math.pi / 4  # the sensor's diagonal
