@@ -27,7 +27,7 @@ from optlib.grid import Grid
 from optlib.imaging.sensor import pixel_factor, pixel_integrate, pixelate
 from optlib.metrics import rms_radius
 from optlib.propagation import walk_off
-from optlib.psf import propagate_to_sensor
+from optlib.psf import field_grid, fold_square, propagate_to_sensor
 from optlib.rays import Rays, SequentialLens, library, to_field
 from optlib.sampling import SamplingError
 from optlib.units import deg, mm, nm, um
@@ -128,21 +128,22 @@ def sensor_window(s: Setup, field: float, n: int = None, pixel: float = None, az
 
 
 def map_points(n: int, corner: float) -> List[Tuple[float, float, float]]:
-    """The paper's n x n PSF map over a square field of view whose corners are at the field ``corner`` (rad):
-    the centres of its n x n cells, uniform in the tangent of the object's direction, folded by the prototype's
-    symmetry. Its lens and the phase of a Binary 2 DOE are rotationally symmetric, and the DOE's square outline
-    and pixels are unchanged by the square's eight symmetries (mirrors in x, in y and in the diagonal), so every
-    point has the same PSF, mirrored, as one with 0 <= x <= y. Returns those points as (field (rad), azimuth
-    (rad) from the y-z plane towards +x, in [0, pi / 4], weight), the weights (how many of the n^2 points each
-    stands for, over n^2) summing to 1."""
-    half = math.tan(corner) / math.sqrt(2)  # the tangent of the square's half side
-    count: Dict[Tuple[int, int], int] = {}
-    for i in range(n):
-        for j in range(n):
-            a, b = sorted((abs(2 * i + 1 - n), abs(2 * j + 1 - n)))  # |u| in units of 1 / n, folded to a <= b
-            count[(a, b)] = count.get((a, b), 0) + 1
-    return [(math.atan(half * math.hypot(a, b) / n), math.atan2(a, b) if b else 0.0, c / n ** 2)
-            for (a, b), c in sorted(count.items(), key=lambda kv: (math.hypot(*kv[0]), kv[0]))]
+    """The paper's n x n PSF map over a square field of view whose corners are at the field ``corner`` (rad): the
+    centres of its n x n cells (:func:`optlib.psf.field_grid`, ``centres=True``), folded by the prototype's
+    symmetry (:func:`optlib.psf.fold_square`). Its lens and the phase of a Binary 2 DOE are rotationally
+    symmetric, and the DOE's square outline and pixels are unchanged by the square's eight symmetries (mirrors in
+    x, in y and in the diagonal), so every point has the same PSF, mirrored, as one with 0 <= x <= y. Returns
+    those points as (field (rad), azimuth (rad) from the y-z plane towards +x, in [0, pi / 4], weight), the
+    weights (how many of the n^2 points each stands for, over n^2) summing to 1."""
+    half = math.atan(math.tan(corner) / math.sqrt(2))  # the square's half side, as a field angle on one axis
+    return [(*polar_field(ax, ay), w) for (ax, ay), w in fold_square(field_grid(n, half, centres=True))]
+
+
+def polar_field(theta_x: float, theta_y: float) -> Tuple[float, float]:
+    """The direction (tan theta_x, tan theta_y, 1) as (field (rad) from the axis, azimuth (rad) from the y-z plane
+    towards +x): the convention of :func:`source`."""
+    tx, ty = math.tan(theta_x), math.tan(theta_y)
+    return math.atan(math.hypot(tx, ty)), (math.atan2(tx, ty) if tx or ty else 0.0)
 
 
 def rays_at_doe(s: Setup, field: float, n_side: int):

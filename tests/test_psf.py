@@ -211,6 +211,44 @@ def test_psf_map_shapes_symmetry_and_methods():
         psf_map(lens, WL, g, [0.0], method="fft")
 
 
+def test_field_grid_is_even_in_the_tangent_edge_to_edge_or_by_cell_centres():
+    """field_grid: edge to edge, the corners are at +-half_field on each axis; with centres=True the points are
+    the centres of n equal cells in tan(theta) (spacing 2 tan(half) / n, the outer ones half a cell in); rows
+    along +y. Bad sizes and angles are refused."""
+    from optlib.psf import field_grid
+    h = math.radians(20)
+    g = field_grid(5, h)
+    assert g[0][0] == pytest.approx((-h, -h), abs=1e-15) and g[4][4] == pytest.approx((h, h), abs=1e-15)
+    assert g[2][2] == (0.0, 0.0) and g[4][0][1] > 0 and g[0][4][0] > 0  # row i along y, column j along x
+    c = [math.tan(p[0]) for p in field_grid(4, h, centres=True)[0]]
+    assert c == pytest.approx([math.tan(h) * u for u in (-0.75, -0.25, 0.25, 0.75)], abs=1e-15)
+    steps = [b - a for a, b in zip(c, c[1:])]
+    assert max(steps) - min(steps) < 1e-15  # even in the tangent, not in the angle
+    assert field_grid(1, h) == [[(0.0, 0.0)]] == field_grid(1, h, centres=True)
+    for n, half in ((0, h), (2.0, h), (True, h), (3, math.pi / 2), (3, float("nan")), (3, -0.1)):
+        with pytest.raises(ValueError, match="field_grid"):
+            field_grid(n, half)
+
+
+def test_fold_square_counts_each_orbit_and_refuses_an_asymmetric_map():
+    """fold_square on a 5 x 5 cell-centre map: |u| in {0, 2, 4} / 5 per axis gives six representatives standing for
+    1, 4, 4, 4, 8 and 4 of the 25 points (counted by hand); on a 4 x 4 edge-to-edge map, 3 for 4, 8, 4 of 16. A
+    map without the square's mirrors (a rectangle, a shifted square, one point off the axis) is refused."""
+    from optlib.psf import field_grid, fold_square
+    h = math.radians(15)
+    f = fold_square(field_grid(5, h, centres=True))
+    assert [round(w * 25) for _, w in f] == [1, 4, 4, 4, 8, 4]
+    t = [[round(5 * math.tan(a) / math.tan(h)) for a in p] for p, _ in f]
+    assert t == [[0, 0], [0, 2], [2, 2], [0, 4], [2, 4], [4, 4]]
+    assert sum(w for _, w in f) == pytest.approx(1.0)
+    assert [round(w * 16) for _, w in fold_square(field_grid(4, h))] == [4, 8, 4]
+    wide = [[(x, y) for x in (-0.2, 0.0, 0.2)] for y in (-0.1, 0.0, 0.1)]
+    shifted = [[(x + 0.01, y) for x, y in row] for row in field_grid(3, h)]
+    for bad in (wide, shifted, [(0.0, 0.1)]):
+        with pytest.raises(ValueError, match="not symmetric"):
+            fold_square(bad)
+
+
 def test_spatially_varying_rendering():
     from optlib.imaging import fftconv2d, field_weights, render_varying
     torch.manual_seed(0)

@@ -45,11 +45,58 @@ def wave_psf(lens, wavelength, grid: Grid, angle=0.0, source=None, n_side: int =
     return (pupil_psf if method == "pupil" else huygens_psf)(pr, g, **kwargs)
 
 
-def field_grid(n_grid: int, half_field: float):
-    """Field angles (n, n, 2) (theta_x, theta_y) in rad of an evenly spaced n x n grid spanning
-    +-``half_field`` (rad) on each axis, image rows running along +y (row 0 at -half_field)."""
-    t = [(-half_field + 2 * half_field * i / (n_grid - 1)) if n_grid > 1 else 0.0 for i in range(n_grid)]
+def field_grid(n_grid: int, half_field: float, centres: bool = False):
+    """Field angles (theta_x, theta_y) in rad of an n x n map over the square field of view whose sides are at
+    ``half_field`` (rad) on each axis: nested lists (n, n) of pairs, image rows running along +y (row 0 at -y).
+    The points are evenly spaced in the tangent (a direction is proportional to (tan theta_x, tan theta_y, 1)),
+    so evenly on a distortion-free sensor. ``centres=False``: edge to edge (n >= 2 points per axis include
+    +-``half_field``; n = 1 is the axis). ``centres=True``: the centres of the n x n equal cells that tile the
+    square, each point standing for its cell (a PSF map for patch-wise rendering)."""
+    if isinstance(n_grid, bool) or not isinstance(n_grid, int) or n_grid < 1:
+        raise ValueError(f"field_grid: n_grid must be a whole number >= 1, got {n_grid!r}")
+    if not (math.isfinite(half_field) and 0 <= half_field < math.pi / 2):
+        raise ValueError(f"field_grid: half_field must be in [0, pi/2) rad, got {half_field!r}")
+    if centres:
+        u = [(2 * i + 1 - n_grid) / n_grid for i in range(n_grid)]
+    else:
+        u = [(2 * i - (n_grid - 1)) / (n_grid - 1) if n_grid > 1 else 0.0 for i in range(n_grid)]
+    t = [math.atan(math.tan(half_field) * v) for v in u]
     return [[(t[j], t[i]) for j in range(n_grid)] for i in range(n_grid)]
+
+
+def fold_square(fields, tol: float = 1e-12):
+    """A square map's points folded by the square's eight symmetries (theta_x -> -theta_x, theta_y -> -theta_y,
+    theta_x <-> theta_y) to those with 0 <= theta_x <= theta_y. ``fields``: nested lists of (theta_x, theta_y)
+    pairs (rad), as :func:`field_grid` gives. Returns [((theta_x, theta_y), weight)], the weight being the share
+    of the map's points each stands for (the weights sum to 1), ordered by the field angle then theta_x.
+
+    Use it where the system has the symmetry: a rotationally symmetric lens, and elements (and their pixels)
+    unchanged by the square's symmetries; then each point's PSF is a mirror of its representative's. Points equal
+    within ``tol`` (rad) are one point. Raises ValueError for a map that the symmetries do not map onto itself
+    (a rectangle, an off-centre map), whose fold would weight it wrongly."""
+    flat, _ = _flatten(fields)
+    pts = [(0.0, float(f)) if not _is_pair(f) else (float(f[0]), float(f[1])) for f in flat]
+
+    def key(x, y):
+        return round(x / tol), round(y / tol)
+
+    present = {key(x, y) for x, y in pts}
+    groups = {}
+    for x, y in pts:
+        images = [(sx * a, sy * b) for a, b in ((x, y), (y, x)) for sx in (1, -1) for sy in (1, -1)]
+        if any(key(*im) not in present for im in images):
+            raise ValueError(f"fold_square: the map is not symmetric under the square's mirrors (({x:.6g}, "
+                             f"{y:.6g}) rad has a mirror image that is not a map point); fold only a centred square "
+                             "map")
+        a, b = sorted((abs(x), abs(y)))
+        k = key(a, b)
+        rep, count = groups.get(k, ((a, b), 0))
+        groups[k] = (rep, count + 1)
+
+    def angle(p):
+        return math.atan(math.hypot(math.tan(p[0]), math.tan(p[1])))
+
+    return [(rep, count / len(pts)) for rep, count in sorted(groups.values(), key=lambda rc: (angle(rc[0]), rc[0][0]))]
 
 
 def psf_map(lens, wavelength, grid: Grid, fields, method: str = "pupil", n_side: int = 64,
