@@ -37,10 +37,10 @@ from . import check_names
 PARAMS = ("scale", "seed", "device", "wavelength_nm", "depth_m", "fields_deg", "psf_n", "pixel_um", "dx_um",
           "window", "n_side", "ref_factor", "zernike_terms", "aberration_field_deg", "edge_radius_um",
           "smooth_waves", "grating_period_um", "grating_psf_n", "grating_pixel_um", "fp_source_m", "fp_n_side",
-          "fp_grid_n", "fp_pitch_um", "quant_levels", "chen_n_side", "geo_n_side", "ac_map", "ac_map_deg", "ac_check_map",
+          "fp_grid_n", "fp_pitch_um", "quant_levels", "chen_n_side", "geo_n_side", "ac_map", "map_deg", "ac_check_map",
           "ac_wavelengths_nm", "ac_dx_um", "ac_window", "ac_n_side", "ac_terms", "ac_steps", "ac_lr", "ac_lr_sensor_um",
           "ac_box_um", "rec_pixel_um", "rec_kernel", "rec_patch", "rec_train", "rec_test", "rec_steps", "rec_batch",
-          "rec_width", "rec_lr", "rec_noise", "edof_focus_m", "edof_depths_m", "edof_fields_deg",
+          "rec_width", "rec_lr", "rec_noise", "edof_focus_m", "edof_depths_m", "edof_fields_deg", "edof_map", "edof_map_batch",
           "edof_eval_fields_deg", "edof_n_side", "edof_terms", "edof_steps", "edof_lr", "edof_init_rad", "edof_beta",
           "edof_e2e_steps", "edof_e2e_lr",
           "edof_alpha", "edof_batch", "checkpoint_psfs", "checkpoint_dir")
@@ -89,11 +89,23 @@ def check(p: Dict) -> None:
                          "(a coarser field cannot see its pixels)")
     if p["psf_n"] % 2 == 0 or p["grating_psf_n"] % 2 == 0:
         raise ValueError("yang2024: psf_n and grating_psf_n must be odd (a pixel on the chief ray)")
-    if any(not isinstance(p[k], int) or isinstance(p[k], bool) or p[k] < 1 for k in ("ac_map", "ac_check_map")) \
-            or not 0 < p["ac_map_deg"] < 25:
-        raise ValueError(f"yang2024: ac_map and ac_check_map must be whole numbers >= 1 (points per side of a PSF "
-                         f"map) and ac_map_deg in (0, 25) deg (the maps' corner field), got {p['ac_map']!r}, "
-                         f"{p['ac_check_map']!r}, {p['ac_map_deg']!r}")
+    maps = ("ac_map", "ac_check_map", "edof_map", "edof_map_batch")
+    if any(not isinstance(p[k], int) or isinstance(p[k], bool) or p[k] < (0 if k == "edof_map" else 1)
+           for k in maps) or not 0 < p["map_deg"] < 25:
+        raise ValueError("yang2024: ac_map, ac_check_map and edof_map_batch must be whole numbers >= 1 (points per "
+                         "side of a PSF map; design points per EDoF step), edof_map a whole number >= 0 (0: no map) "
+                         "and map_deg in (0, 25) deg (the maps' corner field), got "
+                         + ", ".join(f"{k} {p[k]!r}" for k in maps + ("map_deg",)))
+    fields = p["edof_fields_deg"]
+    if not isinstance(fields, list) or any(not isinstance(f, (int, float)) or not 0 <= f < 25 for f in fields) \
+            or bool(fields) == bool(p["edof_map"]):
+        raise ValueError("yang2024: the EDoF design's points are either a PSF map (edof_map >= 1, edof_fields_deg "
+                         "[]) or fields on the diagonal (edof_fields_deg, angles in [0, 25) deg, and edof_map 0), "
+                         f"got edof_map {p['edof_map']!r} and edof_fields_deg {fields!r}")
+    n_points = p["edof_map"] ** 2 or len(fields)
+    if p["edof_map_batch"] > n_points:
+        raise ValueError(f"yang2024: edof_map_batch ({p['edof_map_batch']}) cannot exceed the EDoF design's "
+                         f"{n_points} points")
     if not isinstance(p["checkpoint_psfs"], bool):
         raise ValueError(f"yang2024: checkpoint_psfs must be true or false, got {p['checkpoint_psfs']!r}")
     if p["quant_levels"] < 2 or p["zernike_terms"] < 1 or p["ref_factor"] < 1:
@@ -127,16 +139,21 @@ def sensor_window(s: Setup, field: float, n: int = None, pixel: float = None, az
     return Grid(n or s.psf_n, pixel or s.sensor_pixel).at((y, x))
 
 
-def map_points(n: int, corner: float) -> List[Tuple[float, float, float]]:
+def map_points(n: int, corner: float, fold: bool = True) -> List[Tuple[float, float, float]]:
     """The paper's n x n PSF map over a square field of view whose corners are at the field ``corner`` (rad): the
-    centres of its n x n cells (:func:`optlib.psf.field_grid`, ``centres=True``), folded by the prototype's
-    symmetry (:func:`optlib.psf.fold_square`). Its lens and the phase of a Binary 2 DOE are rotationally
-    symmetric, and the DOE's square outline and pixels are unchanged by the square's eight symmetries (mirrors in
-    x, in y and in the diagonal), so every point has the same PSF, mirrored, as one with 0 <= x <= y. Returns
-    those points as (field (rad), azimuth (rad) from the y-z plane towards +x, in [0, pi / 4], weight), the
-    weights (how many of the n^2 points each stands for, over n^2) summing to 1."""
+    centres of its n x n cells (:func:`optlib.psf.field_grid`, ``centres=True``), each standing for its cell, as
+    (field (rad), azimuth (rad) from the y-z plane towards +x, weight): row by row, weights 1 / n^2.
+
+    ``fold``: folded by the prototype's symmetry (:func:`optlib.psf.fold_square`). Its lens and the phase of a
+    Binary 2 DOE are rotationally symmetric, and the DOE's square outline and pixels are unchanged by the
+    square's eight symmetries (mirrors in x, in y and in the diagonal), so every point has the same PSF, mirrored,
+    as one with 0 <= x <= y (azimuth in [0, pi / 4]); each weight is how many of the n^2 points it stands for,
+    over n^2. Not for a DOE without that symmetry (the EDoF design's Zernike phase)."""
     half = math.atan(math.tan(corner) / math.sqrt(2))  # the square's half side, as a field angle on one axis
-    return [(*polar_field(ax, ay), w) for (ax, ay), w in fold_square(field_grid(n, half, centres=True))]
+    grid = field_grid(n, half, centres=True)
+    if not fold:
+        return [(*polar_field(ax, ay), 1 / n ** 2) for row in grid for ax, ay in row]
+    return [(*polar_field(ax, ay), w) for (ax, ay), w in fold_square(grid)]
 
 
 def polar_field(theta_x: float, theta_y: float) -> Tuple[float, float]:
@@ -144,6 +161,15 @@ def polar_field(theta_x: float, theta_y: float) -> Tuple[float, float]:
     towards +x): the convention of :func:`source`."""
     tx, ty = math.tan(theta_x), math.tan(theta_y)
     return math.atan(math.hypot(tx, ty)), (math.atan2(tx, ty) if tx or ty else 0.0)
+
+
+def edof_points(p: Dict) -> List[Tuple[float, float, float]]:
+    """The EDoF design's points as (field (rad), azimuth (rad), weight): the ``edof_map`` x ``edof_map`` PSF map
+    over the square with corners at ``map_deg`` (:func:`map_points`, unfolded: a Zernike phase has no symmetry),
+    or with ``edof_map`` 0 the fields ``edof_fields_deg`` on the sensor's diagonal."""
+    if p["edof_map"]:
+        return map_points(p["edof_map"], p["map_deg"] * deg, fold=False)
+    return [(f * deg, math.pi / 4, 1 / len(p["edof_fields_deg"])) for f in p["edof_fields_deg"]]
 
 
 def rays_at_doe(s: Setup, field: float, n_side: int):
@@ -375,20 +401,22 @@ def dry_run(p: Dict) -> Dict:
     diag = math.pi / 4
     lens30 = s.lens  # the refocus to edof_focus_m moves the sensor by < 0.1 mm: the same beams on the DOE plane
     near = replace(s, depth=min(p["edof_depths_m"]))
-    points = map_points(p["ac_map"], p["ac_map_deg"] * deg)  # its largest field is on the diagonal
+    points = map_points(p["ac_map"], p["map_deg"] * deg)  # its largest field is on the diagonal
     n_s7 = len(points) * len(p["ac_wavelengths_nm"])  # the S7 fields held in memory
-    n_s10 = 3 * len(p["edof_fields_deg"])
+    edof_pts = edof_points(p)
+    n_s10 = 3 * len(edof_pts)
     # bytes held per window sample: S7, each field (complex64) and its DOE mask (float32); S10, each field of the
-    # ray-wave designer and the paraxial designer's three, with its Zernike basis (edof_terms - 3 float32 terms)
+    # ray-wave designer's map and the paraxial designer's three (complex64; the Zernike phase is made as needed)
     held_s7 = (8 + 4) * n_s7
-    held_s10 = (8 + 4 * (p["edof_terms"] - 3)) * (n_s10 + 3)
+    held_s10 = 8 * (n_s10 + 3)
     # (label, set-up, largest field (deg, diagonal), pitch, window, rays per side, bytes held per sample,
     # propagations); the designs backpropagate one point's propagation at a time
     cases = [(f"Fig. S7 design, {p['ac_map']}^2 map as {len(points)} points", s,
               round(math.degrees(max(f for f, _, _ in points)), 1), p["ac_dx_um"], p["ac_window"], p["ac_n_side"],
               held_s7, len(points) * p["ac_steps"]),
-             ("Fig. S10 design", near, max(p["edof_fields_deg"]), p["ac_dx_um"], p["ac_window"], p["ac_n_side"],
-              held_s10, n_s10 * (p["edof_steps"] + p["edof_e2e_steps"])),
+             (f"Fig. S10 design, {len(edof_pts)} points, {p['edof_map_batch']} a step", near,
+              round(math.degrees(max(f for f, _, _ in edof_pts)), 1), p["ac_dx_um"], p["ac_window"], p["ac_n_side"],
+              held_s10, 3 * (p["edof_map_batch"] + 1) * (p["edof_steps"] + p["edof_e2e_steps"])),
              ("Fig. S10 check", near, max(p["edof_eval_fields_deg"]), p["dx_um"], p["window"], p["edof_n_side"], 8,
               3 * len(p["edof_eval_fields_deg"]))]
     for label, sd, fdeg, dx_um, window, n_side, held, n_props in cases:

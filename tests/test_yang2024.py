@@ -91,6 +91,12 @@ def test_dry_run_checks_the_sampling_and_refuses_too_few_rays():
         H.setup({**P, "pixel_um": 1.5})
     with pytest.raises(KeyError, match="unknown"):
         H.setup({**P, "n_sides": 3})
+    with pytest.raises(ValueError, match="cannot exceed the EDoF design's 9 points"):
+        H.setup({**P, "edof_map": 3, "edof_fields_deg": [], "edof_map_batch": 10})
+    for edof_map, fields in ((3, [0, 8]), (0, []), (-1, [0])):  # a map or diagonal fields, exactly one
+        with pytest.raises(ValueError, match="edof_map"):
+            H.setup({**P, "edof_map": edof_map, "edof_fields_deg": fields})
+    assert len(H.edof_points({**P, "edof_map": 5, "edof_fields_deg": []})) == 25
     for key, value in (("ac_n_side", 300), ("edof_n_side", 500)):  # the designs' and the EDoF check's own bundles
         bad = H.dry_run({**P, key: value})
         row = next(r for r in bad["rows"] if not r["valid"])
@@ -150,6 +156,9 @@ def test_psf_map_folds_to_one_eighth_and_unfolds_to_the_whole_map():
             assert w == pytest.approx(len(images) / n ** 2)
             unfolded += images
         assert sorted(unfolded) == whole
+        flat = [(round(math.tan(f) * math.sin(a), 9) + 0.0, round(math.tan(f) * math.cos(a), 9) + 0.0)
+                for f, a, w in H.map_points(n, corner, fold=False)]
+        assert sorted(flat) == whole and flat[0] == whole[0]  # unfolded: every point once, row by row
 
 
 def test_a_point_and_its_mirror_in_the_diagonal_have_spots_of_one_size(S):
