@@ -272,6 +272,19 @@ def shard(n: int, rank: int, world: int) -> range:
     return range(start, start + base + (1 if rank < extra else 0))
 
 
+def step_subset(n: int, k: int, seed: int, step: int) -> List[int]:
+    """``k`` of ``range(n)``, sorted, drawn at random for training step ``step`` (all of them when k >= n), from a
+    generator seeded by ``seed`` and ``step`` alone: every process draws the same items and a resumed run repeats
+    them, with no generator to checkpoint (e.g. which points of a PSF map a design step uses)."""
+    for name, v in (("n", n), ("k", k)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"step_subset: {name} must be a whole number >= 1, got {v!r}")
+    if k >= n:
+        return list(range(n))
+    g = torch.Generator().manual_seed(int(seed) * 1_000_003 + int(step))
+    return sorted(torch.randperm(n, generator=g)[:k].tolist())
+
+
 def data_parallel(model: torch.nn.Module, device=None) -> torch.nn.Module:
     """Wrap ``model`` in DistributedDataParallel when torch.distributed is initialised, else return it."""
     if dist.is_available() and dist.is_initialized():

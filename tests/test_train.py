@@ -217,3 +217,23 @@ def test_fit_sum_over_ranks_is_a_no_op_alone():
     train.fit(lambda i: m(x).pow(2).sum(), m, opt, 5, progress=False, sum_over_ranks=True)
     train.fit(lambda i: m2(x).pow(2).sum(), m2, opt2, 5, progress=False)
     assert torch.equal(m.weight, m2.weight) and torch.equal(m.bias, m2.bias)
+
+
+def test_step_subset_is_a_replayable_uniform_draw():
+    """step_subset: k distinct items of range(n), the same for the same (seed, step) in a fresh call (what another
+    process or a resumed run makes), different over steps; each item drawn about k / n of the time over 3000
+    steps (binomial sd 0.9 %); all of them when k >= n; bad sizes refused."""
+    from optlib.train import step_subset
+    a = step_subset(9, 3, 5, 17)
+    assert a == step_subset(9, 3, 5, 17) and a == sorted(set(a)) and len(a) == 3 and all(0 <= i < 9 for i in a)
+    assert len({tuple(step_subset(9, 3, 5, s)) for s in range(20)}) > 5
+    assert step_subset(9, 3, 6, 17) != a or step_subset(9, 3, 6, 18) != step_subset(9, 3, 5, 18)
+    counts = [0] * 9
+    for s in range(3000):
+        for i in step_subset(9, 3, 0, s):
+            counts[i] += 1
+    assert all(abs(c / 3000 - 1 / 3) < 0.03 for c in counts)
+    assert step_subset(4, 4, 0, 0) == step_subset(4, 9, 1, 2) == [0, 1, 2, 3]
+    for n, k in ((0, 1), (3, 0), (3, True), (2.0, 1)):
+        with pytest.raises(ValueError, match="step_subset"):
+            step_subset(n, k, 0, 0)

@@ -1025,14 +1025,6 @@ def similarity_and_size(Kf):
     return loss + edof_beta * sum(ol.metrics.rms_radius(k, kg) / (10 * ol.um) for k in Kf)
 
 
-def drawn_points(i, n):
-    """The map points (indices of n) design step `i` uses: edof_map_batch of them at random, from a generator
-    seeded by the seed and the step alone, so every process and a resumed run draw the same ones."""
-    if edof_map_batch >= n:
-        return set(range(n))
-    return set(torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + i))[:edof_map_batch].tolist())
-
-
 def edof_losses(i, dsn, model, g, mine, checkpointed=checkpoint_psfs):
     """Step `i`'s loss, one map point at a time, as the mean over the step's points: fit backpropagates each as it
     comes (gradient accumulation) and, `checkpointed`, its kernels keep no graph until the backward pass: one
@@ -1042,7 +1034,7 @@ def edof_losses(i, dsn, model, g, mine, checkpointed=checkpoint_psfs):
     if i >= edof_steps:
         img = edof_img[torch.randint(0, edof_img.shape[0], (edof_batch,), generator=g)]
     points = sorted({k[0] for k in model})
-    drawn = drawn_points(i, len(points))
+    drawn = ol.train.step_subset(len(points), edof_map_batch, seed, i)  # the same in every process and on resume
     for p_i in points:
         noise = [ol.train.randn(img.shape, img, g) for _ in edof_depths_m] if i >= edof_steps else None
         if p_i in mine and p_i in drawn:
