@@ -4,12 +4,13 @@ source), ray-wave (coherent rays -> Field -> DOE -> angular spectrum), geometric
 local grating); :func:`wave_psf` runs any of them on a traced lens, :func:`psf_map` over field and depth."""
 from .geometric import geometric_psf, ray_psf
 from .huygens import huygens_psf
-from .maps import MODELS, field_grid, fold_square, psf_map, wave_psf
+from .maps import MODELS, field_grid, fold_square, psf_map, unfold_square, wave_psf
 from .pupil import PupilRays, direction_grid, pupil_field, pupil_psf, pupil_rays, traced_bundle
 from .raywave import propagate_to_sensor, raywave_field, raywave_psf
 from .thin import check_thin_sampling, thin_element_psf, thin_lens_equivalent
 
-__all__ = ["geometric_psf", "ray_psf", "huygens_psf", "MODELS", "field_grid", "fold_square", "psf_map", "wave_psf",
-           "PupilRays", "direction_grid", "pupil_field", "pupil_psf", "pupil_rays", "traced_bundle",
+__all__ = ["geometric_psf", "ray_psf", "huygens_psf", "MODELS", "field_grid", "fold_square", "psf_map",
+           "unfold_square", "wave_psf", "PupilRays", "direction_grid", "pupil_field", "pupil_psf", "pupil_rays",
+           "traced_bundle",
            "propagate_to_sensor", "raywave_field", "raywave_psf", "check_thin_sampling", "thin_element_psf",
            "thin_lens_equivalent"]

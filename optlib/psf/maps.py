@@ -64,24 +64,17 @@ def field_grid(n_grid: int, half_field: float, centres: bool = False):
     return [[(t[j], t[i]) for j in range(n_grid)] for i in range(n_grid)]
 
 
-def fold_square(fields, tol: float = 1e-12):
-    """A square map's points folded by the square's eight symmetries (theta_x -> -theta_x, theta_y -> -theta_y,
-    theta_x <-> theta_y) to those with 0 <= theta_x <= theta_y. ``fields``: nested lists of (theta_x, theta_y)
-    pairs (rad), as :func:`field_grid` gives. Returns [((theta_x, theta_y), weight)], the weight being the share
-    of the map's points each stands for (the weights sum to 1), ordered by the field angle then theta_x.
-
-    Use it where the system has the symmetry: a rotationally symmetric lens, and elements (and their pixels)
-    unchanged by the square's symmetries; then each point's PSF is a mirror of its representative's. Points equal
-    within ``tol`` (rad) are one point. Raises ValueError for a map that the symmetries do not map onto itself
-    (a rectangle, an off-centre map), whose fold would weight it wrongly."""
-    flat, _ = _flatten(fields)
+def _square_orbits(fields, tol: float):
+    """Each point of a square map as (its representative's key, the mirrors that take the representative to it),
+    and the representatives {key: ((theta_x, theta_y), count)}; the shape of the nesting. See fold_square."""
+    flat, shape = _flatten(fields)
     pts = [(0.0, float(f)) if not _is_pair(f) else (float(f[0]), float(f[1])) for f in flat]
 
     def key(x, y):
         return round(x / tol), round(y / tol)
 
     present = {key(x, y) for x, y in pts}
-    groups = {}
+    groups, where = {}, []
     for x, y in pts:
         images = [(sx * a, sy * b) for a, b in ((x, y), (y, x)) for sx in (1, -1) for sy in (1, -1)]
         if any(key(*im) not in present for im in images):
@@ -92,11 +85,53 @@ def fold_square(fields, tol: float = 1e-12):
         k = key(a, b)
         rep, count = groups.get(k, ((a, b), 0))
         groups[k] = (rep, count + 1)
+        # from the representative (a, b): swap the axes if |x| > |y|, then mirror x if x < 0 and y if y < 0
+        where.append((k, key(abs(x), 0)[0] > key(abs(y), 0)[0], key(x, 0)[0] < 0, key(y, 0)[0] < 0))
 
     def angle(p):
         return math.atan(math.hypot(math.tan(p[0]), math.tan(p[1])))
 
-    return [(rep, count / len(pts)) for rep, count in sorted(groups.values(), key=lambda rc: (angle(rc[0]), rc[0][0]))]
+    order = sorted(groups, key=lambda k: (angle(groups[k][0]), groups[k][0][0]))
+    return where, {k: groups[k] for k in order}, shape
+
+
+def fold_square(fields, tol: float = 1e-12):
+    """A square map's points folded by the square's eight symmetries (theta_x -> -theta_x, theta_y -> -theta_y,
+    theta_x <-> theta_y) to those with 0 <= theta_x <= theta_y. ``fields``: nested lists of (theta_x, theta_y)
+    pairs (rad), as :func:`field_grid` gives. Returns [((theta_x, theta_y), weight)], the weight being the share
+    of the map's points each stands for (the weights sum to 1), ordered by the field angle then theta_x.
+
+    Use it where the system has the symmetry: a rotationally symmetric lens, and elements (and their pixels)
+    unchanged by the square's symmetries; then each point's PSF is a mirror of its representative's
+    (:func:`unfold_square` makes the whole map from them). Points equal within ``tol`` (rad) are one point.
+    Raises ValueError for a map that the symmetries do not map onto itself (a rectangle, an off-centre map),
+    whose fold would weight it wrongly."""
+    where, groups, _ = _square_orbits(fields, tol)
+    return [(rep, count / len(where)) for rep, count in groups.values()]
+
+
+def unfold_square(psfs: torch.Tensor, fields, tol: float = 1e-12) -> torch.Tensor:
+    """The whole map's PSFs from its folded points' (the inverse of :func:`fold_square`, for a system with the
+    square's symmetries): ``psfs (K, ..., n, n)`` holds the PSFs of ``fold_square(fields)``'s K representatives
+    in its order, on square grids with x along the last axis and y along the one before, centred on the same
+    point of each spot (the chief ray's hit, the centroid). Each point of ``fields`` gets its representative's
+    PSF mirrored as the point is: axes swapped (transposed) where |theta_x| > |theta_y|, then flipped along x
+    where theta_x < 0 and along y where theta_y < 0. Returns a tensor shaped like ``fields``, then
+    ``(..., n, n)``, in field coordinates (row i of :func:`field_grid`'s map at theta_y_i): on a sensor that
+    inverts the image, the PSF imaged at row i, column j is the field's at row -1 - i, column -1 - j (``flip(0,
+    1)`` of the map). Differentiable in ``psfs``."""
+    where, groups, shape = _square_orbits(fields, tol)
+    if psfs.dim() < 3 or psfs.shape[0] != len(groups) or psfs.shape[-1] != psfs.shape[-2]:
+        raise ValueError(f"unfold_square: psfs must be (K, ..., n, n), K = {len(groups)} (the map's folded points), "
+                         f"on square grids; got {tuple(psfs.shape)}")
+    index = {k: i for i, k in enumerate(groups)}
+    out = []
+    for k, swap, flip_x, flip_y in where:
+        p = psfs[index[k]]
+        p = p.transpose(-1, -2) if swap else p
+        dims = [d for d, f in ((-1, flip_x), (-2, flip_y)) if f]
+        out.append(p.flip(dims) if dims else p)
+    return torch.stack(out).reshape(*shape, *psfs.shape[1:])
 
 
 def psf_map(lens, wavelength, grid: Grid, fields, method: str = "pupil", n_side: int = 64,
