@@ -431,6 +431,25 @@ def load_image(path, mode: str = "RGB") -> torch.Tensor:
     return t.permute(2, 0, 1) if t.dim() == 3 else t[None]
 
 
+def load_square(path, size: int, mode: str = "RGB") -> torch.Tensor:
+    """An image file scaled so that its shorter side is ``size`` pixels (Pillow's bicubic filter), then its
+    centre ``size`` x ``size`` square, as float ``(C, size, size)`` in [0, 1] (C = 3 for RGB, 1 for L)."""
+    from PIL import Image
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"load_square: size must be a whole number of pixels >= 1, got {size!r}")
+    return _square(Image.fromarray(_decode_image(path, str(path), mode)), size)
+
+
+def _square(im, size: int) -> torch.Tensor:
+    """A Pillow image's shorter side scaled to ``size``, then its centre square, as a float (C, size, size)."""
+    from PIL import Image
+    s = size / min(im.size)
+    im = im.resize((max(size, round(im.size[0] * s)), max(size, round(im.size[1] * s))), Image.Resampling.BICUBIC)
+    l, t = (im.size[0] - size) // 2, (im.size[1] - size) // 2
+    t_ = torch.from_numpy(np.asarray(im.crop((l, t, l + size, t + size)), dtype=np.float32).copy() / 255.0)
+    return t_.permute(2, 0, 1) if t_.dim() == 3 else t_[None]
+
+
 def random_crops(paths: Sequence[Path], size: int, n: int, generator: Optional[torch.Generator] = None,
                  mode: str = "RGB") -> torch.Tensor:
     """``n`` random ``size x size`` crops (float [0, 1], ``(n, C, size, size)``) from images cycled in order."""
@@ -524,12 +543,7 @@ def load_imagenette(split: str = "val", n_per_class: Optional[int] = None, size:
 def _imagenette_image(data: bytes, name: str, size: int) -> torch.Tensor:
     """One JPEG's bytes as a float (3, size, size) tensor in [0, 1]: shorter side to ``size``, centre crop."""
     from PIL import Image
-    im = Image.fromarray(_decode_image(io.BytesIO(data), name, "RGB"))
-    s = size / min(im.size)
-    im = im.resize((max(size, round(im.size[0] * s)), max(size, round(im.size[1] * s))))
-    l, t = (im.size[0] - size) // 2, (im.size[1] - size) // 2
-    a = np.asarray(im.crop((l, t, l + size, t + size)), dtype=np.float32) / 255.0
-    return torch.from_numpy(a.copy()).permute(2, 0, 1)
+    return _square(Image.fromarray(_decode_image(io.BytesIO(data), name, "RGB")), size)
 
 
 def _imagenette_val_files(n_per_class: Optional[int], root, download_ok: bool) -> Dict[str, List[Path]]:

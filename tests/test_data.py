@@ -365,3 +365,23 @@ def test_the_imagenette_pins_are_the_mirrors_bytes():
     with tarfile.open(tar_path) as tar:
         got = {m.name: hashlib.sha256(tar.extractfile(m).read()).hexdigest() for m in tar if m.isfile()}
     assert got == pins and len(pins) == 3925
+
+
+def test_load_square_scales_the_shorter_side_and_keeps_the_centre(tmp_path):
+    """load_square: a 60 x 30 image, dark left half and bright right half, at 30 px keeps its centre 30 columns
+    unscaled (15 dark, 15 bright, exactly); at 15 px, scaled by 1/2 to 30 x 15, its columns 7-21: the edge falls
+    between the 8th and 9th; grey and RGB; bad sizes refused."""
+    from PIL import Image as PILImage
+    a = np.zeros((30, 60), np.uint8)
+    a[:, 30:] = 255
+    png = tmp_path / "halves.png"
+    PILImage.fromarray(a).save(png)
+    sq = data.load_square(png, 30, "L")
+    assert sq.shape == (1, 30, 30)
+    assert float(sq[..., :15].abs().max()) == 0.0 and float(sq[..., 15:].min()) == 1.0
+    half = data.load_square(png, 15)
+    assert half.shape == (3, 15, 15)
+    assert float(half[..., :7].abs().max()) < 0.01 and float(half[..., 9:].min()) > 0.99
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="load_square"):
+            data.load_square(png, bad)
