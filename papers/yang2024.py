@@ -37,13 +37,14 @@ from . import check_names
 PARAMS = ("scale", "seed", "device", "wavelength_nm", "depth_m", "fields_deg", "psf_n", "pixel_um", "dx_um",
           "window", "n_side", "ref_factor", "zernike_terms", "aberration_field_deg", "edge_radius_um",
           "smooth_waves", "grating_period_um", "grating_psf_n", "grating_pixel_um", "fp_source_m", "fp_n_side",
-          "fp_grid_n", "fp_pitch_um", "quant_levels", "chen_n_side", "geo_n_side", "ac_map", "map_deg", "ac_check_map",
-          "ac_wavelengths_nm", "ac_dx_um", "ac_window", "ac_n_side", "ac_terms", "ac_steps", "ac_lr", "ac_lr_sensor_um",
-          "ac_box_um", "rec_pixel_um", "rec_kernel", "rec_patch", "rec_train", "rec_test", "rec_steps", "rec_batch",
-          "rec_width", "rec_lr", "rec_noise", "edof_focus_m", "edof_depths_m", "edof_fields_deg", "edof_map", "edof_map_batch",
-          "edof_eval_fields_deg", "edof_n_side", "edof_terms", "edof_steps", "edof_lr", "edof_init_rad", "edof_beta",
-          "edof_e2e_steps", "edof_e2e_lr",
-          "edof_alpha", "edof_batch", "checkpoint_psfs", "checkpoint_dir")
+          "fp_grid_n", "fp_pitch_um", "quant_levels", "chen_n_side", "geo_n_side", "ac_map", "map_deg",
+          "ac_check_map", "ac_wavelengths_nm", "ac_dx_um", "ac_window", "ac_n_side", "ac_terms", "ac_steps", "ac_lr",
+          "ac_lr_sensor_um", "ac_box_um", "rec_pixel_um", "rec_kernel", "rec_patch", "rec_train", "rec_test",
+          "rec_steps", "rec_batch", "rec_width", "rec_lr", "rec_noise", "s8_map", "s8_frames_train",
+          "s8_frames_test", "s8_ft_steps", "edof_focus_m", "edof_depths_m", "edof_fields_deg", "edof_map",
+          "edof_map_batch", "edof_eval_fields_deg", "edof_n_side", "edof_terms", "edof_steps", "edof_lr",
+          "edof_init_rad", "edof_beta", "edof_e2e_steps", "edof_e2e_lr", "edof_alpha", "edof_batch",
+          "checkpoint_psfs", "checkpoint_dir")
 
 #: the DOE of the prototype: 3 x 3 mm of 1 um pixels at z = 8.3098 mm (the authors' a489_doe.json)
 DOE_Z = 8.3098 * mm
@@ -96,6 +97,11 @@ def check(p: Dict) -> None:
                          "side of a PSF map; design points per EDoF step), edof_map a whole number >= 0 (0: no map) "
                          "and map_deg in (0, 25) deg (the maps' corner field), got "
                          + ", ".join(f"{k} {p[k]!r}" for k in maps + ("map_deg",)))
+    s8 = ("s8_map", "s8_frames_train", "s8_frames_test", "s8_ft_steps")
+    if any(not isinstance(p[k], int) or isinstance(p[k], bool) or p[k] < (0 if k == "s8_ft_steps" else 1) for k in s8):
+        raise ValueError("yang2024: s8_map (points per side of Fig. S8's PSF map), s8_frames_train and s8_frames_test "
+                         "(photographs) must be whole numbers >= 1 and s8_ft_steps (fine-tuning steps) >= 0, got "
+                         + ", ".join(f"{k} {p[k]!r}" for k in s8))
     fields = p["edof_fields_deg"]
     if not isinstance(fields, list) or any(not isinstance(f, (int, float)) or not 0 <= f < 25 for f in fields) \
             or bool(fields) == bool(p["edof_map"]):
@@ -139,21 +145,38 @@ def sensor_window(s: Setup, field: float, n: int = None, pixel: float = None, az
     return Grid(n or s.psf_n, pixel or s.sensor_pixel).at((y, x))
 
 
-def map_points(n: int, corner: float, fold: bool = True) -> List[Tuple[float, float, float]]:
-    """The paper's n x n PSF map over a square field of view whose corners are at the field ``corner`` (rad): the
-    centres of its n x n cells (:func:`optlib.psf.field_grid`, ``centres=True``), each standing for its cell, as
-    (field (rad), azimuth (rad) from the y-z plane towards +x, weight): row by row, weights 1 / n^2.
-
-    ``fold``: folded by the prototype's symmetry (:func:`optlib.psf.fold_square`). Its lens and the phase of a
-    Binary 2 DOE are rotationally symmetric, and the DOE's square outline and pixels are unchanged by the
-    square's eight symmetries (mirrors in x, in y and in the diagonal), so every point has the same PSF, mirrored,
-    as one with 0 <= x <= y (azimuth in [0, pi / 4]); each weight is how many of the n^2 points it stands for,
-    over n^2. Not for a DOE without that symmetry (the EDoF design's Zernike phase)."""
+def map_grid(n: int, corner: float) -> List[List[Tuple[float, float]]]:
+    """The paper's n x n PSF map over a square field of view whose corners are at the field ``corner`` (rad), as
+    (theta_x, theta_y) pairs (rad): the centres of its n x n cells (:func:`optlib.psf.field_grid`,
+    ``centres=True``), row i at theta_y_i, rows along +theta_y."""
     half = math.atan(math.tan(corner) / math.sqrt(2))  # the square's half side, as a field angle on one axis
-    grid = field_grid(n, half, centres=True)
+    return field_grid(n, half, centres=True)
+
+
+def map_points(n: int, corner: float, fold: bool = True) -> List[Tuple[float, float, float]]:
+    """The paper's n x n PSF map (:func:`map_grid`), each point standing for its cell, as (field (rad), azimuth
+    (rad) from the y-z plane towards +x, weight): row by row, weights 1 / n^2.
+
+    ``fold``: folded by the prototype's symmetry (:func:`optlib.psf.fold_square`; its order, which
+    :func:`optlib.psf.unfold_square` takes back). Its lens and the phase of a Binary 2 DOE are rotationally
+    symmetric, and the DOE's square outline and pixels are unchanged by the square's eight symmetries (mirrors in
+    x, in y and in the diagonal), so every point has the same PSF, mirrored, as one with 0 <= x <= y (azimuth in
+    [0, pi / 4]); each weight is how many of the n^2 points it stands for, over n^2. Not for a DOE without that
+    symmetry (the EDoF design's Zernike phase)."""
+    grid = map_grid(n, corner)
     if not fold:
         return [(*polar_field(ax, ay), 1 / n ** 2) for row in grid for ax, ay in row]
     return [(*polar_field(ax, ay), w) for (ax, ay), w in fold_square(grid)]
+
+
+def map_frame(s: Setup, n: int, corner: float, pixel: float) -> int:
+    """The side, in sensor pixels of ``pixel`` m (odd), of the frame whose corners are the n x n map's outermost
+    cell centres (:func:`map_grid`) as the lens images them: twice the chief ray's height on the sensor for the
+    outermost column on the x axis, so that :func:`optlib.imaging.render_varying`'s PSF centres (first to last
+    pixel) fall where the map's points image, to within the lens's distortion along the diagonal."""
+    t = map_grid(n, corner)[0][-1][0]
+    _, x = s.lens.chief_hit(s.wavelength, source=source(s, *polar_field(t, 0.0)))
+    return 2 * round(abs(x) / pixel) + 1
 
 
 def polar_field(theta_x: float, theta_y: float) -> Tuple[float, float]:
@@ -438,6 +461,18 @@ def dry_run(p: Dict) -> Dict:
         pad = 2 * window
         add(f"{label} ({why})", ok, held * window * window + 16 * 4 * pad * pad,
             n_props * 3 * budget.fft_flops((pad, pad)) / budget.CPU_FFT_FLOPS)
+    # Fig. S8's whole frames: the map's folded points at each wavelength, each a ray-wave PSF like the first row's
+    # (made one at a time) with a propagation per lens; the frames rendered with each lens's map, four at a time
+    # (render_varying: two real FFTs of the padded frame per PSF and frame, 4 PSFs' spectra held at a time)
+    corner = p["map_deg"] * deg
+    n8 = len(map_points(p["s8_map"], corner)) * len(p["ac_wavelengths_nm"])
+    N = map_frame(s, p["s8_map"], corner, p["rec_pixel_um"] * um)
+    M = N + p["rec_kernel"] - 1
+    frames = p["s8_frames_train"] + p["s8_frames_test"]
+    add(f"Fig. S8 frames: {p['s8_map']}^2 map as {n8} PSFs, {frames} frames of {N}^2 px", True,
+        rows[0]["bytes"] + 3 * frames * N * N * 4 + 2 * 4 * 4 * M * (M // 2 + 1) * 8,
+        n8 * rows[0]["seconds"] + 3 * p["s8_map"] ** 2 * (frames + math.ceil(frames / 4)) * budget.fft_flops((M, M))
+        / 2 / budget.CPU_FFT_FLOPS)
     return {"rows": rows, "peak_bytes": max(r["bytes"] for r in rows), "seconds": sum(r["seconds"] for r in rows),
             "all_required_valid": all(r["valid"] for r in rows if r["note"] == "required")}
 

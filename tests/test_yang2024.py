@@ -97,6 +97,9 @@ def test_dry_run_checks_the_sampling_and_refuses_too_few_rays():
         with pytest.raises(ValueError, match="edof_map"):
             H.setup({**P, "edof_map": edof_map, "edof_fields_deg": fields})
     assert len(H.edof_points({**P, "edof_map": 5, "edof_fields_deg": []})) == 25
+    for key, value in (("s8_map", 0), ("s8_frames_test", 0), ("s8_ft_steps", -1), ("s8_frames_train", 2.5)):
+        with pytest.raises(ValueError, match=key):
+            H.setup({**P, key: value})
     for key, value in (("ac_n_side", 300), ("edof_n_side", 500)):  # the designs' and the EDoF check's own bundles
         bad = H.dry_run({**P, key: value})
         row = next(r for r in bad["rows"] if not r["valid"])
@@ -185,3 +188,18 @@ def test_a_point_and_its_mirror_in_the_diagonal_have_spots_of_one_size(S):
     assert s[0] == pytest.approx(s[1], rel=1e-6)
     t = [spot(E, one_axis) for E in planes]
     assert abs(t[0] - t[1]) > 0.05 * t[0]
+
+
+def test_map_frame_spans_the_outermost_centres_as_the_lens_images_them(S):
+    """Fig. S8's frame: its half side is the chief ray's height for the map's outermost column, within 3 % of the
+    paraxial image of a point 0.5 m away (image distance times tan theta; the rest is the lens's distortion); odd;
+    it grows with the map (its outer centres move out, half a cell in from the square's side)."""
+    corner = math.radians(18)
+    f = S.lens.paraxial(S.wavelength)["efl"]
+    v = 1 / (1 / f - 1 / S.depth)  # the image distance of a point at the set-up's depth (thin-lens)
+    for n in (2, 5, 40):
+        t = H.map_grid(n, corner)[0][-1][0]
+        N = H.map_frame(S, n, corner, 3e-6)
+        assert N % 2 == 1
+        assert (N - 1) / 2 * 3e-6 == pytest.approx(v * math.tan(t), rel=0.03)
+    assert H.map_frame(S, 2, corner, 3e-6) < H.map_frame(S, 5, corner, 3e-6) < H.map_frame(S, 40, corner, 3e-6)
