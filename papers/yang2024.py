@@ -38,7 +38,7 @@ PARAMS = ("scale", "seed", "device", "wavelength_nm", "depth_m", "fields_deg", "
           "window", "n_side", "ref_factor", "zernike_terms", "aberration_field_deg", "edge_radius_um",
           "smooth_waves", "grating_period_um", "grating_psf_n", "grating_pixel_um", "fp_source_m", "fp_n_side",
           "fp_grid_n", "fp_pitch_um", "quant_levels", "chen_n_side", "geo_n_side", "ac_map", "map_deg",
-          "ac_check_map", "ac_wavelengths_nm", "ac_dx_um", "ac_window", "ac_n_side", "ac_terms", "ac_steps", "ac_lr",
+          "ac_check_map", "design_wavelengths_nm", "ac_dx_um", "ac_window", "ac_n_side", "ac_terms", "ac_steps", "ac_lr",
           "ac_lr_sensor_um", "ac_box_um", "rec_pixel_um", "rec_kernel", "rec_patch", "rec_train", "rec_test",
           "rec_steps", "rec_batch", "rec_width", "rec_lr", "rec_noise", "s8_map", "s8_frames_train",
           "s8_frames_test", "s8_ft_steps", "edof_focus_m", "edof_depths_m", "edof_fields_deg", "edof_map",
@@ -97,6 +97,10 @@ def check(p: Dict) -> None:
                          "side of a PSF map; design points per EDoF step), edof_map a whole number >= 0 (0: no map) "
                          "and map_deg in (0, 25) deg (the maps' corner field), got "
                          + ", ".join(f"{k} {p[k]!r}" for k in maps + ("map_deg",)))
+    wls = p["design_wavelengths_nm"]
+    if not isinstance(wls, list) or not wls or p["wavelength_nm"] not in wls:
+        raise ValueError(f"yang2024: design_wavelengths_nm must be a list that holds wavelength_nm "
+                         f"({p['wavelength_nm']!r}, where the designs are evaluated), got {wls!r}")
     s8 = ("s8_map", "s8_frames_train", "s8_frames_test", "s8_ft_steps")
     if any(not isinstance(p[k], int) or isinstance(p[k], bool) or p[k] < (0 if k == "s8_ft_steps" else 1) for k in s8):
         raise ValueError("yang2024: s8_map (points per side of Fig. S8's PSF map), s8_frames_train and s8_frames_test "
@@ -425,13 +429,15 @@ def dry_run(p: Dict) -> Dict:
     lens30 = s.lens  # the refocus to edof_focus_m moves the sensor by < 0.1 mm: the same beams on the DOE plane
     near = replace(s, depth=min(p["edof_depths_m"]))
     points = map_points(p["ac_map"], p["map_deg"] * deg)  # its largest field is on the diagonal
-    n_s7 = len(points) * len(p["ac_wavelengths_nm"])  # the S7 fields held in memory
+    n_s7 = len(points) * len(p["design_wavelengths_nm"])  # the S7 fields held in memory
     edof_pts = edof_points(p)
-    n_s10 = 3 * len(edof_pts)
+    n_wl = len(p["design_wavelengths_nm"])
+    n_s10 = 3 * len(edof_pts) * n_wl
     # bytes held per window sample: S7, each field (complex64) and its DOE mask (float32); S10, each field of the
-    # ray-wave designer's map and the paraxial designer's three (complex64; the Zernike phase is made as needed)
+    # ray-wave designer's map and the paraxial designer's three, at each wavelength (complex64; the Zernike phase
+    # is made as needed)
     held_s7 = (8 + 4) * n_s7
-    held_s10 = 8 * (n_s10 + 3)
+    held_s10 = 8 * (n_s10 + 3 * n_wl)
     # (label, set-up, largest field (deg, diagonal), pitch, window, rays per side, bytes held per sample,
     # propagations); the designs backpropagate one point's propagation at a time
     cases = [(f"Fig. S7 design, {p['ac_map']}^2 map as {len(points)} points", s,
@@ -465,7 +471,7 @@ def dry_run(p: Dict) -> Dict:
     # (made one at a time) with a propagation per lens; the frames rendered with each lens's map, four at a time
     # (render_varying: two real FFTs of the padded frame per PSF and frame, 4 PSFs' spectra held at a time)
     corner = p["map_deg"] * deg
-    n8 = len(map_points(p["s8_map"], corner)) * len(p["ac_wavelengths_nm"])
+    n8 = len(map_points(p["s8_map"], corner)) * len(p["design_wavelengths_nm"])
     N = map_frame(s, p["s8_map"], corner, p["rec_pixel_um"] * um)
     M = N + p["rec_kernel"] - 1
     frames = p["s8_frames_train"] + p["s8_frames_test"]

@@ -97,6 +97,9 @@ def test_dry_run_checks_the_sampling_and_refuses_too_few_rays():
         with pytest.raises(ValueError, match="edof_map"):
             H.setup({**P, "edof_map": edof_map, "edof_fields_deg": fields})
     assert len(H.edof_points({**P, "edof_map": 5, "edof_fields_deg": []})) == 25
+    for wls in ([500, 560], [], 530):  # the designs' wavelengths must hold the evaluation's
+        with pytest.raises(ValueError, match="design_wavelengths_nm"):
+            H.setup({**P, "design_wavelengths_nm": wls})
     for key, value in (("s8_map", 0), ("s8_frames_test", 0), ("s8_ft_steps", -1), ("s8_frames_train", 2.5)):
         with pytest.raises(ValueError, match=key):
             H.setup({**P, key: value})

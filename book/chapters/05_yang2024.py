@@ -75,7 +75,8 @@ geo_n_side = 256  # rays across the pupil for the ray histogram
 ac_map = 6  # Fig. S7: the design's PSF map, ac_map x ac_map points over the field of view (the paper: 10 x 10)
 map_deg = 18  # the PSF maps' corners (Figs. S7 and S10): the field (deg) at the square field of view's corners
 ac_check_map = 5  # the design is checked on another map over the same square: 5 x 5 points (none of them design points)
-ac_wavelengths_nm = [530]  # one drawn per design step (the paper: 500 / 530 / 560 nm for green)
+design_wavelengths_nm = [530]  # the designs (S7, S10) draw one per step, Fig. S8's map averages them (the paper:
+# 500 / 530 / 560 nm for green); it must hold wavelength_nm, where everything is evaluated
 ac_dx_um = 1.5  # the design's field pitch on the DOE plane (the result is checked at dx_um)
 ac_window = 640
 ac_n_side = 560  # rays across the pupil for the design (enough for a point 20 cm away)
@@ -618,9 +619,9 @@ results.check_all("quant_sinc2", "Quantisation costs what scalar theory says (+1
 az = math.pi / 4  # the sensor's diagonal
 R_doe = H.DOE_SIZE / 2 * math.sqrt(2)  # the DOE's half-diagonal: the polynomial's normalising radius
 box = ac_box_um * ol.um
-ac_wls = [w * ol.nm for w in ac_wavelengths_nm]
+design_wls = [w * ol.nm for w in design_wavelengths_nm]
 phase_scale = [float(ol.elements.height_to_phase(torch.tensor(1.0), fused, w)
-                     / ol.elements.height_to_phase(torch.tensor(1.0), fused, wl)) for w in ac_wls]
+                     / ol.elements.height_to_phase(torch.tensor(1.0), fused, wl)) for w in design_wls]
 
 
 def ckpt(name):
@@ -640,7 +641,7 @@ def plane(field, dx, window, n_side, wavelength=wl, azimuth=az):
 ac_points = H.map_points(ac_map, map_deg * ol.deg)  # (field, azimuth, weight): the map, folded
 t0 = time.time()
 design_planes = {}
-for i, w in enumerate(ac_wls):
+for i, w in enumerate(design_wls):
     for p, (f, a, _) in enumerate(ac_points):
         E = plane(f, ac_dx_um * ol.um, ac_window, ac_n_side, w, a)
         design_planes[(i, p)] = (E.replace(u=E.u.to(torch.complex64)), H.on_doe(E.grid).to(dev))
@@ -661,7 +662,7 @@ def spot(E, on, phi, dz):
 def refractive_mean(dz):  # the singlet alone, its sensor moved by dz (m): the mean spot over the map (and wavelengths)
     with torch.no_grad():
         return sum(ac_points[p][2] * float(spot(E, on, torch.zeros((), device=dev), dz))
-                   for (i, p), (E, on) in design_planes.items()) / len(ac_wls)
+                   for (i, p), (E, on) in design_planes.items()) / len(design_wls)
 
 
 dz_ref = minimize_scalar(refractive_mean, bounds=(-400e-6, 100e-6), method="bounded", options={"xatol": 2e-6}).x
@@ -698,7 +699,7 @@ def design_step(step):
     spot (um) at it, one point at a time: each point's loss is backpropagated as it comes (fit's gradient
     accumulation), so one point's graph is held at a time. Under torchrun this process's points: the shares'
     losses and gradients are summed over the processes."""
-    i = int(torch.randint(len(ac_wls), (1,), generator=g_ac))
+    i = int(torch.randint(len(design_wls), (1,), generator=g_ac))
     for p in my_ac:
         E, on = design_planes[(i, p)]
         yield ac_points[p][2] * spot(E, on, design.phase(E.grid) * phase_scale[i], design.dz_um * ol.um) / ol.um
@@ -901,7 +902,7 @@ results.check_all("s8_hybrid_reconstructs_better", "The hybrid lens's reconstruc
 #   images them (`H.map_frame`: twice the chief ray's height for the outermost column on the x axis).
 # * **The map** is the s8_map × s8_map grid of cell centres over the same square as Figs. S7-S8's maps. At tiny
 #   it is the 5 × 5 check map above, so its PSFs are already made; `full.yaml` uses the paper's 40 × 40 (210
-#   points folded) with the three wavelengths of `ac_wavelengths_nm` averaged. The folded points' PSFs are
+#   points folded) with the three wavelengths of `design_wavelengths_nm` averaged. The folded points' PSFs are
 #   mirrored back to the whole map (`ol.psf.unfold_square`), and the map is turned by 180° because the sensor
 #   inverts the image.
 # * **Each capture** is the frame blurred with the map (`ol.imaging.render_varying`: at each pixel, the
@@ -921,19 +922,19 @@ corner = map_deg * ol.deg
 grid8 = H.map_grid(s8_map, corner)  # (theta_x, theta_y) of the map's cell centres, rows along +theta_y
 points8 = H.map_points(s8_map, corner)  # folded, in the order unfold_square takes
 t0 = time.time()
-if s8_map == ac_check_map and ac_wls == [wl]:  # the check map's kernels, made above from the same fields
+if s8_map == ac_check_map and design_wls == [wl]:  # the check map's kernels, made above from the same fields
     k8 = {name: torch.stack([ac[(name, p)]["kernel"] for p in range(len(points8))]) for name in systems}
 else:
     k8 = {name: [] for name in systems}
     for f, a, _ in tqdm(points8, desc="Fig. S8 PSF map", disable=rank != 0, mininterval=1.0):
         for name, (doe, dz) in systems.items():
             k8[name].append(0)
-        for w in ac_wls:  # the mean over the wavelengths, each kernel summing to 1
+        for w in design_wls:  # the mean over the wavelengths, each kernel summing to 1
             E = plane(f, S.dx, S.window, S.n_side, w, a)
             for name, (doe, dz) in systems.items():
                 with torch.no_grad():
                     k = H.spot_kernel(ol.psf.propagate_to_sensor(E, L_doe + dz, doe), rec_kernel, px)
-                k8[name][-1] = k8[name][-1] + k / len(ac_wls)
+                k8[name][-1] = k8[name][-1] + k / len(design_wls)
             del E
     k8 = {name: torch.stack(v) for name, v in k8.items()}
 # the field's map (row i at theta_y_i), turned by 180 degrees: the sensor inverts the image
@@ -943,10 +944,10 @@ maps8 = {name: ol.psf.unfold_square(k, grid8).flip(0, 1) for name, k in k8.items
 i8, j8 = min(1, s8_map - 1), 0
 f8, a8 = H.polar_field(*grid8[i8][j8])
 direct = 0
-for w in ac_wls:
+for w in design_wls:
     E = plane(f8, S.dx, S.window, S.n_side, w, a8)
     with torch.no_grad():
-        direct = direct + H.spot_kernel(ol.psf.propagate_to_sensor(E, L_doe + dz_h, doe_ac), rec_kernel, px) / len(ac_wls)
+        direct = direct + H.spot_kernel(ol.psf.propagate_to_sensor(E, L_doe + dz_h, doe_ac), rec_kernel, px) / len(design_wls)
     del E
 unfolded = maps8[hyb].flip(0, 1)[i8, j8]
 rf, raz = H.polar_field(*sorted(abs(t) for t in grid8[i8][j8]))  # its representative: 0 <= theta_x <= theta_y
@@ -1096,6 +1097,10 @@ results.check_all("s8_frame_hybrid_better", "Over whole frames (a spatially vary
 #   `full.yaml`) a field's kernels keep no graph: the backward pass makes them again, one at a time, as the paper
 #   trains its PSF maps. Nothing in a kernel draws a random number, so the second pass repeats the first; the
 #   crops and read noise are drawn outside it, and replayed on resume.
+# * **Wavelengths.** Tiny designs at 530 nm. `full.yaml` draws one of 500, 530 and 560 nm per step for both
+#   designers (drawn from the seed and the step, so every process and a resumed run agree), as the paper samples
+#   its wavelengths: each wavelength's fields are traced once, and the DOE's phase is scaled by the glass's
+#   dispersion. The check and the networks below are at 530 nm.
 # * Both designs are then drawn on the DOE's 1 µm pixels and quantised to 16 levels. They are evaluated with
 #   the chapter's ray-wave model at 0°, 7° and 14° on the diagonal; 7° and 14° are not design fields.
 
@@ -1107,18 +1112,19 @@ z_focus = float(lens.best_focus(lens.trace(lens.point_source(wl, -edof_focus_m, 
 lens30 = lens.with_sensor(z_focus)
 L30 = z_focus - H.DOE_Z
 S_d = {d: replace(S, lens=lens30, depth=d) for d in edof_depths_m}
-z_par = {d: float(lens.best_focus(lens.trace(lens.point_source(wl, -d, 0.05e-3, 16), to_sensor=False)))
-         for d in edof_depths_m}  # each depth's paraxial image (a thin bundle's focus)
+z_par = {(d, i): float(lens.best_focus(lens.trace(lens.point_source(w, -d, 0.05e-3, 16), to_sensor=False)))
+         for d in edof_depths_m for i, w in enumerate(design_wls)}  # each paraxial image (a thin bundle's focus)
+i_wl = design_wls.index(wl)  # the evaluation's wavelength among the design's
 print(f"sensor moved to {z_focus / ol.mm:.4f} mm (focus at {edof_focus_m} m); paraxial images at "
-      + ", ".join(f"{d:g} m: {z / ol.mm:.4f} mm" for d, z in z_par.items()))
+      + ", ".join(f"{d:g} m: {z_par[(d, i_wl)] / ol.mm:.4f} mm" for d in edof_depths_m) + f" ({wavelength_nm} nm)")
 edof_px = round(rec_pixel_um / ac_dx_um)
 zern_j = list(range(4, edof_terms + 1))  # no piston or tilts
 
 
-def edof_plane(field, d, dx, window, n_side, azimuth=az):
+def edof_plane(field, d, dx, window, n_side, azimuth=az, wavelength=wl):
     """The ray-wave field on the DOE plane for a point at depth `d` (m), `field` (rad) and `azimuth` (rad)."""
-    sensor = H.sensor_window(S_d[d], field, pixel=2 * dx, azimuth=azimuth, lens=lens30)
-    E, _ = ol.psf.raywave_field(lens30, wl, sensor, dx, window, H.DOE_Z, source=H.source(S_d[d], field, azimuth),
+    sensor = H.sensor_window(replace(S_d[d], wavelength=wavelength), field, pixel=2 * dx, azimuth=azimuth, lens=lens30)
+    E, _ = ol.psf.raywave_field(lens30, wavelength, sensor, dx, window, H.DOE_Z, source=H.source(S_d[d], field, azimuth),
                                 n_side=n_side)
     return E
 
@@ -1137,14 +1143,15 @@ edof_points = H.edof_points(params)  # (field, azimuth, weight): the map row by 
 t0 = time.time()
 edof_models = {"paraxial": {}, "ray-wave": {}}
 for d in edof_depths_m:
-    axis = None  # the on-axis field (float64), which the paraxial designer needs too
-    for p_i, (f, a_, _) in enumerate(edof_points):
-        E = edof_plane(f, d, ac_dx_um * ol.um, ac_window, ac_n_side, azimuth=a_)
-        axis = E if f == 0 else axis
-        edof_models["ray-wave"][(p_i, d)] = E.replace(u=E.u.to(torch.complex64))
-    E = axis if axis is not None else edof_plane(0.0, d, ac_dx_um * ol.um, ac_window, ac_n_side)
-    P = H.model_field(E, S_d[d], 0.0, "paraxial", focus_z=z_par[d])[0]
-    edof_models["paraxial"][(0, d)] = P.replace(u=P.u.to(torch.complex64))
+    for i, w in enumerate(design_wls):
+        axis = None  # the on-axis field (float64), which the paraxial designer needs too
+        for p_i, (f, a_, _) in enumerate(edof_points):
+            E = edof_plane(f, d, ac_dx_um * ol.um, ac_window, ac_n_side, azimuth=a_, wavelength=w)
+            axis = E if f == 0 else axis
+            edof_models["ray-wave"][(p_i, d, i)] = E.replace(u=E.u.to(torch.complex64))
+        E = axis if axis is not None else edof_plane(0.0, d, ac_dx_um * ol.um, ac_window, ac_n_side, wavelength=w)
+        P = H.model_field(E, replace(S_d[d], wavelength=w), 0.0, "paraxial", focus_z=z_par[(d, i)])[0]
+        edof_models["paraxial"][(0, d, i)] = P.replace(u=P.u.to(torch.complex64))
 print("the EDoF design's points: " + ", ".join(f"{math.degrees(f):.1f} deg at {math.degrees(a_):.0f} deg"
                                               for f, a_, _ in edof_points)
       + f"; {len(edof_models['ray-wave'])} fields traced in {time.time() - t0:.0f} s")
@@ -1152,21 +1159,22 @@ g_ed = torch.Generator().manual_seed(seed + 17)
 edof_img = grey(ol.data.random_crops(ol.data.photo_paths("wikimedia_photos"), rec_patch, rec_train, g_ed)).to(dev)
 
 
-def kernel(E, coef):
-    """The forward model: a field on the DOE plane through the DOE's phase, to the sensor, as a kernel on the
-    3 um pixels."""
-    phi = doe_phase(E.grid, coef).float()
+def kernel(E, coef, scale=1.0):
+    """The forward model: a field on the DOE plane through the DOE's phase (`scale` times its phase at
+    wavelength_nm: the field's wavelength's), to the sensor, as a kernel on the 3 um pixels."""
+    phi = doe_phase(E.grid, coef).float() * scale
     s_out = ol.psf.propagate_to_sensor(E.replace(u=E.u * torch.polar(torch.ones_like(phi), phi)), L30)
     return H.spot_kernel(s_out, rec_kernel, edof_px)
 
 
-def kernels(model, coef, checkpointed=False):
-    """Every (point, depth) kernel of `model`. `checkpointed`: each is made as the paper trains its PSF map
+def kernels(model, coef, scale=1.0, checkpointed=False):
+    """Every kernel of the fields `model` (a dict), `scale` as in `kernel`. `checkpointed`: each is made as the
+    paper trains its PSF map
     (torch.utils.checkpoint): the forward pass keeps the kernel and not its graph, and the backward pass makes
     it again, with its graph, one kernel at a time. Nothing in it draws a random number, so the second pass is
     the first's to the last digit."""
     make = partial(torch.utils.checkpoint.checkpoint, kernel, use_reentrant=False) if checkpointed else kernel
-    return {key: make(E, coef) for key, E in model.items()}
+    return {key: make(E, coef, scale) for key, E in model.items()}
 
 
 def eq1(Kf, log_gamma, img, noise):
@@ -1207,15 +1215,18 @@ def edof_losses(i, dsn, model, g, mine, checkpointed=checkpoint_psfs):
     comes (gradient accumulation) and, `checkpointed`, its kernels keep no graph until the backward pass: one
     propagation's graph is held at a time. The second stage's draws (the crops, then each point's read noise) are
     made for every point of `model` in every process, in one order, so that processes holding other points
-    (`mine`: this one's) agree and a resumed run replays them (`g` is checkpointed)."""
+    (`mine`: this one's) agree and a resumed run replays them (`g` is checkpointed). The step's wavelength (one of
+    design_wavelengths_nm) and its points are drawn from the seed and the step alone (step_subset): the same
+    everywhere, and without touching `g`."""
     if i >= edof_steps:
         img = edof_img[torch.randint(0, edof_img.shape[0], (edof_batch,), generator=g)]
     points = sorted({k[0] for k in model})
     drawn = ol.train.step_subset(len(points), edof_map_batch, seed, i)  # the same in every process and on resume
+    w_i = ol.train.step_subset(len(design_wls), 1, seed + 1, i)[0]  # (always 0 with one wavelength)
     for p_i in points:
         noise = [ol.train.randn(img.shape, img, g) for _ in edof_depths_m] if i >= edof_steps else None
         if p_i in mine and p_i in drawn:
-            K = kernels({d: model[(p_i, d)] for d in edof_depths_m}, dsn.coef, checkpointed=checkpointed)
+            K = kernels({d: model[(p_i, d, w_i)] for d in edof_depths_m}, dsn.coef, phase_scale[w_i], checkpointed)
             Kf = [K[d] for d in edof_depths_m]
             loss = similarity_and_size(Kf) if noise is None else eq1(Kf, dsn.log_gamma, img, noise)
             yield loss / len(drawn)
@@ -1308,8 +1319,8 @@ xdepth = {(n, f): sum(float(ol.metrics.ncc(edof_eval[(n, f, a)], edof_eval[(n, f
 # %% tags=["nbval-ignore-output"]
 # Fig. S11: each designer trains a network on captures its own model predicts, and meets the ray-wave captures
 with torch.no_grad():
-    par_k = kernels(edof_models["paraxial"], edof["paraxial"].coef)
-belief = {"paraxial": [par_k[(0, d)].double() for d in edof_depths_m],  # the axis only: the model has no field
+    par_k = kernels({d: edof_models["paraxial"][(0, d, i_wl)] for d in edof_depths_m}, edof["paraxial"].coef)
+belief = {"paraxial": [par_k[d].double() for d in edof_depths_m],  # the axis only: the model has no field
           "ray-wave": [edof_eval[("ray-wave", f, d)] for f in edof_eval_fields_deg for d in edof_depths_m],
           "no DOE": [edof_eval[("no DOE", f, d)] for f in edof_eval_fields_deg for d in edof_depths_m]}
 test_e = grey(ol.data.random_crops(ol.data.photo_paths("kodak"), rec_patch, rec_test, g_ed)).to(dev)
