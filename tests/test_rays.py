@@ -334,6 +334,11 @@ def test_ho2024_psf_maps_nest_and_span_the_image():
     pitch = H.render_pitch(lens, wl, corner, 193)
     y, _ = lens.chief_hit(wl, f[4][2][1], convention="paraxial")
     assert 96 * pitch == pytest.approx(abs(float(y)), rel=1e-12)  # the edge field lands on the last pixel
+    # a field angle is the incoming rays' direction, so +theta_y lands at +y and +theta_x at +x: map row i is
+    # image row i, and the chapter renders the map as it is (a point source's direction would be inverted)
+    y_top, x_top = lens.chief_hit(wl, f[4][2], convention="paraxial")
+    y_right, x_right = lens.chief_hit(wl, f[2][4], convention="paraxial")
+    assert float(y_top) > 0 and float(x_right) > 0 and abs(float(x_top)) < 1e-12 and abs(float(y_right)) < 1e-12
 
 
 def test_ho2024_training_cases_are_checked_before_anything_runs():

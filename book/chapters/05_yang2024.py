@@ -937,7 +937,11 @@ else:
                 k8[name][-1] = k8[name][-1] + k / len(design_wls)
             del E
     k8 = {name: torch.stack(v) for name, v in k8.items()}
-# the field's map (row i at theta_y_i), turned by 180 degrees: the sensor inverts the image
+# the field's map (row i at theta_y_i), turned by 180 degrees: its angles are the point sources' directions
+# (H.source), and the lens images a point on the other side of the axis, as the last map point's chief ray shows
+y_c, x_c = lens.chief_hit(wl, source=H.source(S, *H.polar_field(*grid8[-1][-1])))
+if not (y_c < 0 and x_c < 0):
+    raise RuntimeError(f"the map point at +x, +y images at ({x_c:.3g}, {y_c:.3g}) m: the 180-degree turn is wrong")
 maps8 = {name: ol.psf.unfold_square(k, grid8).flip(0, 1) for name, k in k8.items()}
 
 # one point computed directly: row 1, column 0 of the field's map (theta_x < 0, theta_y < 0, |theta_x| > |theta_y|)

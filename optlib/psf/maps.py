@@ -117,9 +117,11 @@ def unfold_square(psfs: torch.Tensor, fields, tol: float = 1e-12) -> torch.Tenso
     point of each spot (the chief ray's hit, the centroid). Each point of ``fields`` gets its representative's
     PSF mirrored as the point is: axes swapped (transposed) where |theta_x| > |theta_y|, then flipped along x
     where theta_x < 0 and along y where theta_y < 0. Returns a tensor shaped like ``fields``, then
-    ``(..., n, n)``, in field coordinates (row i of :func:`field_grid`'s map at theta_y_i): on a sensor that
-    inverts the image, the PSF imaged at row i, column j is the field's at row -1 - i, column -1 - j (``flip(0,
-    1)`` of the map). Differentiable in ``psfs``."""
+    ``(..., n, n)``, in field coordinates (row i of :func:`field_grid`'s map at theta_y_i). Field angles as
+    :func:`psf_map` takes them are the incoming rays' directions, which land on their own side of the axis: row
+    i is then image row i. Angles that point to the object (a point source's direction) image on the opposite
+    side: the PSF imaged at row i, column j is then the one at row -1 - i, column -1 - j (``flip(0, 1)``).
+    Differentiable in ``psfs``."""
     where, groups, shape = _square_orbits(fields, tol)
     if psfs.dim() < 3 or psfs.shape[0] != len(groups) or psfs.shape[-1] != psfs.shape[-2]:
         raise ValueError(f"unfold_square: psfs must be (K, ..., n, n), K = {len(groups)} (the map's folded points), "
