@@ -686,7 +686,6 @@ class HybridDesign(torch.nn.Module):
 
 
 design = HybridDesign()
-g_ac = torch.Generator().manual_seed(seed + 3)
 opt = torch.optim.Adam([{"params": [design.a]}, {"params": [design.dz_um], "lr": ac_lr_sensor_um}], lr=ac_lr)
 sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, ac_steps)
 
@@ -695,18 +694,18 @@ my_ac = list(ol.train.shard(len(ac_points), rank, world))  # this process's poin
 
 
 def design_step(step):
-    """One wavelength drawn (replayed on resume: the generator is checkpointed), then the map's weighted mean
-    spot (um) at it, one point at a time: each point's loss is backpropagated as it comes (fit's gradient
-    accumulation), so one point's graph is held at a time. Under torchrun this process's points: the shares'
+    """One wavelength drawn from the seed and the step (the same in every process and on resume), then the map's
+    weighted mean spot (um) at it, one point at a time: each point's loss is backpropagated as it comes (fit's
+    gradient accumulation), so one point's graph is held at a time. Under torchrun this process's points: the shares'
     losses and gradients are summed over the processes."""
-    i = int(torch.randint(len(design_wls), (1,), generator=g_ac))
+    i = ol.train.step_subset(len(design_wls), 1, seed + 1, step)[0]  # as the EDoF designs draw theirs
     for p in my_ac:
         E, on = design_planes[(i, p)]
         yield ac_points[p][2] * spot(E, on, design.phase(E.grid) * phase_scale[i], design.dz_um * ol.um) / ol.um
 
 
 t0 = time.time()
-fit_ac = ol.train.fit(design_step, design, opt, ac_steps, scheduler=sched, desc="Fig. S7 design", generator=g_ac,
+fit_ac = ol.train.fit(design_step, design, opt, ac_steps, scheduler=sched, desc="Fig. S7 design",
                       checkpoint=ckpt("s7_design"), key=ol.train.run_key("s7_design", params), sum_over_ranks=True)
 print(f"design: mean spot {fit_ac.history[0]:.2f} -> {fit_ac.history[-1]:.2f} um in {ac_steps} steps "
       f"({time.time() - t0:.0f} s); sensor shift {float(design.dz_um.detach()):+.0f} um")
@@ -924,21 +923,28 @@ corner = map_deg * ol.deg
 grid8 = H.map_grid(s8_map, corner)  # (theta_x, theta_y) of the map's cell centres, rows along +theta_y
 points8 = H.map_points(s8_map, corner)  # folded, in the order unfold_square takes
 t0 = time.time()
+
+
+def map_kernels(f, a, lenses):
+    """Each of `lenses`' kernels at the point (field `f`, azimuth `a`): the mean over design_wavelengths_nm of
+    the chapter's ray-wave PSF (each kernel summing to 1)."""
+    out = dict.fromkeys(lenses, 0)
+    for w in design_wls:
+        E = plane(f, S.dx, S.window, S.n_side, w, a)
+        for name, (doe, dz) in lenses.items():
+            with torch.no_grad():
+                k = H.spot_kernel(ol.psf.propagate_to_sensor(E, L_doe + dz, doe), rec_kernel, px)
+            out[name] = out[name] + k / len(design_wls)
+        del E
+    return out
+
+
 if s8_map == ac_check_map and design_wls == [wl]:  # the check map's kernels, made above from the same fields
     k8 = {name: torch.stack([ac[(name, p)]["kernel"] for p in range(len(points8))]) for name in systems}
 else:
-    k8 = {name: [] for name in systems}
-    for f, a, _ in tqdm(points8, desc="Fig. S8 PSF map", disable=rank != 0, mininterval=1.0):
-        for name, (doe, dz) in systems.items():
-            k8[name].append(0)
-        for w in design_wls:  # the mean over the wavelengths, each kernel summing to 1
-            E = plane(f, S.dx, S.window, S.n_side, w, a)
-            for name, (doe, dz) in systems.items():
-                with torch.no_grad():
-                    k = H.spot_kernel(ol.psf.propagate_to_sensor(E, L_doe + dz, doe), rec_kernel, px)
-                k8[name][-1] = k8[name][-1] + k / len(design_wls)
-            del E
-    k8 = {name: torch.stack(v) for name, v in k8.items()}
+    per_point = [map_kernels(f, a, systems)
+                 for f, a, _ in tqdm(points8, desc="Fig. S8 PSF map", disable=rank != 0, mininterval=1.0)]
+    k8 = {name: torch.stack([k[name] for k in per_point]) for name in systems}
 # the field's map (row i at theta_y_i), turned by 180 degrees: its angles are the point sources' directions
 # (H.source), and the lens images a point on the other side of the axis, as the last map point's chief ray shows
 y_c, x_c = lens.chief_hit(wl, source=H.source(S, *H.polar_field(*grid8[-1][-1])))
@@ -948,16 +954,10 @@ maps8 = {name: ol.psf.unfold_square(k, grid8).flip(0, 1) for name, k in k8.items
 
 # one point computed directly: row 1, column 0 of the field's map (theta_x < 0, theta_y < 0, |theta_x| > |theta_y|)
 i8, j8 = min(1, s8_map - 1), 0
-f8, a8 = H.polar_field(*grid8[i8][j8])
-direct = 0
-for w in design_wls:
-    E = plane(f8, S.dx, S.window, S.n_side, w, a8)
-    with torch.no_grad():
-        direct = direct + H.spot_kernel(ol.psf.propagate_to_sensor(E, L_doe + dz_h, doe_ac), rec_kernel, px) / len(design_wls)
-    del E
-unfolded = maps8[hyb].flip(0, 1)[i8, j8]
-rf, raz = H.polar_field(*sorted(abs(t) for t in grid8[i8][j8]))  # its representative: 0 <= theta_x <= theta_y
-rep = k8[hyb][min(range(len(points8)), key=lambda k: abs(points8[k][0] - rf) + abs(points8[k][1] - raz))]
+direct = map_kernels(*H.polar_field(*grid8[i8][j8]), {hyb: systems[hyb]})[hyb]
+field_map = maps8[hyb].flip(0, 1)  # back in field coordinates
+unfolded = field_map[i8, j8]
+rep = field_map[-1 - j8, -1 - i8]  # (|theta_y|, |theta_x|): its representative (s8_map >= 3), no mirror applied
 mirror_ncc = float(ol.metrics.ncc(unfolded, direct))
 print(f"the {s8_map} x {s8_map} map from {len(points8)} points ({time.time() - t0:.0f} s); at "
       f"({math.degrees(grid8[i8][j8][0]):.1f}, {math.degrees(grid8[i8][j8][1]):.1f}) deg: NCC of the mirrored "
